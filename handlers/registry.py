@@ -1,0 +1,94 @@
+"""The handler registry: the only code a job can name.
+
+A job stores a handler's registered name, never an import path, so nothing a user types can
+become code to run. Apps register handlers with `@register(...)` in a module their
+`AppConfig.ready()` imports (or list it in `SCHEDULER_HANDLER_MODULES`).
+"""
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+
+from jobs.exceptions import ExecutionCancelled, HandlerNotFound
+
+ANY_OBJECT = {"type": "object"}
+
+
+@dataclass
+class HandlerContext:
+    """What a handler gets beside its payload."""
+
+    job: Any
+    execution: Any
+    attempt: int
+    logger: logging.Logger
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+
+    def is_cancelled(self) -> bool:
+        """Return True once the execution was cancelled or timed out; stop soon after."""
+        return self.cancel_event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        """Stop the handler here if the execution was cancelled."""
+        if self.cancel_event.is_set():
+            raise ExecutionCancelled()
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, waking early (and raising) if the execution is cancelled."""
+        if self.cancel_event.wait(seconds):
+            raise ExecutionCancelled()
+
+
+@dataclass(frozen=True)
+class Handler:
+    name: str
+    func: Callable[[dict, HandlerContext], Any]
+    description: str = ""
+    schema: dict = field(default_factory=lambda: ANY_OBJECT)
+
+    def validate(self, payload) -> list[str]:
+        """Return the payload's schema errors, as readable messages."""
+        validator = jsonschema.Draft202012Validator(self.schema)
+        errors = sorted(validator.iter_errors(payload), key=lambda e: list(e.absolute_path))
+        messages = []
+        for error in errors:
+            where = "/".join(str(part) for part in error.absolute_path)
+            messages.append(f"{where}: {error.message}" if where else error.message)
+        return messages
+
+
+_registry: dict[str, Handler] = {}
+
+
+def register(name: str, *, description: str = "", schema: dict | None = None):
+    """Register the decorated callable as the handler called `name`."""
+    if schema is not None:
+        jsonschema.Draft202012Validator.check_schema(schema)
+
+    def decorator(func):
+        _registry[name] = Handler(
+            name=name,
+            func=func,
+            description=description or (func.__doc__ or "").strip(),
+            schema=schema or ANY_OBJECT,
+        )
+        return func
+
+    return decorator
+
+
+def get_handler(name: str) -> Handler:
+    """Return the handler registered as `name`, or raise HandlerNotFound."""
+    try:
+        return _registry[name]
+    except KeyError:
+        raise HandlerNotFound(name) from None
+
+
+def all_handlers() -> list[Handler]:
+    """Return every registered handler, by name."""
+    return [_registry[name] for name in sorted(_registry)]

@@ -1,0 +1,331 @@
+"""The engine's SQL: materialise, claim, complete, fail, rescue, release.
+
+Everything that decides whether a job runs once and only once lives here, top to bottom.
+Every state change is a conditional UPDATE (`... WHERE state = 'running' AND worker_id = %s`),
+so a late writer (a worker whose lease lapsed, a second rescuer) changes nothing.
+"""
+
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from .models import Execution, Job, Worker
+from .schedules import Schedule, plan_due
+from .states import ExecutionState, JobState, ScheduleType
+
+logger = logging.getLogger("jobs.engine")
+
+NOTIFY_CHANNEL = "jobs_scheduler"
+CANCEL_PREFIX = "cancel:"  # notification payloads: a queue name, or this and an execution id
+MATERIALISE_BATCH = 100  # jobs locked per materialise transaction
+RESCUE_BATCH = 100  # executions rescued per transaction
+
+
+def notify(queue: str) -> None:
+    """Wake listening workers of `queue` once the current transaction commits."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            # pg_notify inside a transaction is delivered at commit, and never on rollback.
+            cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, queue])
+
+
+def notify_cancel(execution_id: int) -> None:
+    """Tell workers at commit that a running execution was asked to stop."""
+    notify(f"{CANCEL_PREFIX}{execution_id}")
+
+
+def backoff_seconds(*, base: int, attempt: int, cap: int | None = None) -> float:
+    """Return the delay before `attempt + 1`: exponential in `attempt`, capped, with jitter.
+
+    The jitter only lengthens the delay (by up to a quarter) so that jobs which failed
+    together spread out, while a retry never comes sooner than the nominal backoff.
+    """
+    cap = settings.RETRY_BACKOFF_MAX_SECONDS if cap is None else cap
+    nominal = min(cap, base * 2 ** (attempt - 1))
+    return min(cap, nominal * (1 + random.random() / 4))
+
+
+# --- Materialise ------------------------------------------------------------------------
+
+
+def job_materialise(job: Job, *, now: datetime) -> list[Execution]:
+    """Queue the due occurrences of a locked, due `job` and advance its next_run_at."""
+    plan = plan_due(
+        Schedule.of(job),
+        misfire_policy=job.misfire_policy,
+        next_run_at=job.next_run_at,
+        now=now,
+        grace=timedelta(seconds=settings.MISFIRE_GRACE_SECONDS),
+    )
+    rows = [
+        Execution(
+            job=job,
+            scheduled_for=when,
+            attempt=1,
+            queue=job.queue,
+            priority=job.priority,
+            run_after=when,
+            created_at=now,
+        )
+        for when in plan.occurrences
+    ]
+    # The unique (job, scheduled_for, attempt) key turns a duplicate occurrence into a
+    # no-op, even if two hosts somehow got here for the same job.
+    Execution.objects.bulk_create(rows, ignore_conflicts=True)
+    job.next_run_at = plan.next_run_at
+    if plan.occurrences:
+        job.last_run_at = plan.occurrences[-1]
+        notify(job.queue)
+    return rows
+
+
+def jobs_materialise(*, now: datetime | None = None, batch: int = MATERIALISE_BATCH) -> int:
+    """Queue executions for due active jobs; return how many were queued."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        # SKIP LOCKED: workers on other hosts take other jobs instead of waiting on these.
+        jobs = list(
+            Job.objects.due(now=now)
+            .select_for_update(skip_locked=True)
+            .order_by("next_run_at")[:batch]
+        )
+        queued = 0
+        for job in jobs:
+            queued += len(job_materialise(job, now=now))
+        if jobs:
+            Job.objects.bulk_update(jobs, ["next_run_at", "last_run_at"])
+    return queued
+
+
+def next_wakeup(*, queues: list[str]) -> datetime | None:
+    """Return when the next job falls due or the next queued execution becomes claimable."""
+    job_at = (
+        Job.objects.filter(state=JobState.ACTIVE, next_run_at__isnull=False)
+        .order_by("next_run_at")
+        .values_list("next_run_at", flat=True)
+        .first()
+    )
+    execution_at = (
+        Execution.objects.filter(state=ExecutionState.QUEUED, queue__in=queues)
+        .order_by("run_after")
+        .values_list("run_after", flat=True)
+        .first()
+    )
+    candidates = [at for at in (job_at, execution_at) if at is not None]
+    return min(candidates) if candidates else None
+
+
+# --- Claim ------------------------------------------------------------------------------
+
+
+def executions_claim(*, worker: Worker, queues: list[str], limit: int) -> list[Execution]:
+    """Mark up to `limit` due executions of `queues` running for `worker` and return them."""
+    if limit <= 0 or not queues:
+        return []
+    now = timezone.now()
+    table = Execution._meta.db_table
+    lock = (
+        " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    )
+    queue_params = ", ".join(["%s"] * len(queues))
+    # One statement: the subquery picks and locks the rows (other workers skip them), the
+    # UPDATE marks them ours. On SQLite the IMMEDIATE transaction mode serialises claims.
+    sql = f"""
+        UPDATE {table} SET state = %s, worker_id = %s, started_at = %s
+        WHERE id IN (
+            SELECT id FROM {table}
+            WHERE state = %s AND queue IN ({queue_params}) AND run_after <= %s
+            ORDER BY priority DESC, run_after, id
+            LIMIT %s{lock}
+        )
+        RETURNING id
+    """
+    params = [ExecutionState.RUNNING, worker.pk, now, ExecutionState.QUEUED, *queues, now, limit]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = [row[0] for row in cursor.fetchall()]
+    if not ids:
+        return []
+    claimed = list(Execution.objects.select_related("job").filter(pk__in=ids))
+    claimed.sort(key=lambda e: (-e.priority, e.run_after, e.pk))
+    return claimed
+
+
+# --- Complete ---------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """How one claimed execution ended in the worker."""
+
+    execution: Execution
+    state: str  # succeeded, failed (retry or dead is decided here) or cancelled
+    result: object = None
+    error: str = ""
+    traceback: str = ""
+
+
+def outcomes_record(*, worker: Worker | None, outcomes: list[Outcome]) -> None:
+    """Record the outcomes of executions `worker` ran, in one transaction."""
+    now = timezone.now()
+    with transaction.atomic():
+        for outcome in outcomes:
+            if outcome.state == ExecutionState.SUCCEEDED:
+                _record_success(outcome, worker=worker, now=now)
+            elif outcome.state == ExecutionState.CANCELLED:
+                _record_cancelled(outcome, worker=worker, now=now)
+            else:
+                execution_fail(
+                    execution=outcome.execution,
+                    worker=worker,
+                    error=outcome.error,
+                    traceback=outcome.traceback,
+                    now=now,
+                )
+
+
+def _held(execution: Execution, worker: Worker | None):
+    rows = Execution.objects.filter(pk=execution.pk, state=ExecutionState.RUNNING)
+    return rows.filter(worker=worker) if worker is not None else rows
+
+
+def _is_own_occurrence(execution: Execution) -> bool:
+    """Whether this is the scheduled run of a one-time job (not a manual trigger)."""
+    job = execution.job
+    return job.schedule_type == ScheduleType.ONCE and execution.scheduled_for == job.run_at
+
+
+def _record_success(outcome: Outcome, *, worker, now) -> None:
+    execution = outcome.execution
+    updated = _held(execution, worker).update(
+        state=ExecutionState.SUCCEEDED, finished_at=now, result=outcome.result
+    )
+    if not updated:
+        logger.warning(
+            "Execution no longer held, result dropped execution_id=%s job_id=%s",
+            execution.pk,
+            execution.job_id,
+        )
+        return
+    if _is_own_occurrence(execution):
+        Job.objects.filter(pk=execution.job_id, state=JobState.ACTIVE).update(
+            state=JobState.COMPLETED, updated_at=now
+        )
+
+
+def _record_cancelled(outcome: Outcome, *, worker, now) -> None:
+    execution = outcome.execution
+    _held(execution, worker).update(
+        state=ExecutionState.CANCELLED, finished_at=now, error=outcome.error or "Cancelled."
+    )
+
+
+def execution_fail(
+    *, execution: Execution, worker: Worker | None, error: str, traceback: str = "", now=None
+) -> Execution | None:
+    """Record a failed attempt; queue the next one, or dead-letter it when none is left.
+
+    Returns the queued retry, or None when the attempt was dead-lettered (or no longer ours).
+    """
+    now = now or timezone.now()
+    job = execution.job
+    attempts_allowed = job.max_retries + 1
+    dead = execution.attempt >= attempts_allowed
+    with transaction.atomic():
+        updated = _held(execution, worker).update(
+            state=ExecutionState.DEAD if dead else ExecutionState.FAILED,
+            finished_at=now,
+            error=error,
+            traceback=traceback,
+        )
+        if not updated:
+            logger.warning(
+                "Execution no longer held, failure dropped execution_id=%s job_id=%s",
+                execution.pk,
+                execution.job_id,
+            )
+            return None
+        if dead:
+            if _is_own_occurrence(execution):
+                Job.objects.filter(pk=job.pk, state=JobState.ACTIVE).update(
+                    state=JobState.FAILED, updated_at=now
+                )
+            return None
+        delay = backoff_seconds(base=job.retry_backoff_seconds, attempt=execution.attempt)
+        retry = Execution.objects.create(
+            job=job,
+            scheduled_for=execution.scheduled_for,
+            attempt=execution.attempt + 1,
+            queue=execution.queue,
+            priority=execution.priority,
+            run_after=now + timedelta(seconds=delay),
+            created_at=now,
+        )
+        notify(execution.queue)
+        return retry
+
+
+# --- Heartbeat, rescue, release ---------------------------------------------------------
+
+
+def worker_heartbeat(*, worker: Worker) -> list[int]:
+    """Extend `worker`'s lease; return the ids of its executions whose cancel was asked."""
+    now = timezone.now()
+    Worker.objects.filter(pk=worker.pk).update(heartbeat_at=now)
+    worker.heartbeat_at = now
+    return list(
+        Execution.objects.filter(
+            worker=worker, state=ExecutionState.RUNNING, cancel_requested=True
+        ).values_list("pk", flat=True)
+    )
+
+
+def executions_rescue_stale(*, now: datetime | None = None, batch: int = RESCUE_BATCH) -> int:
+    """Fail the attempts held by workers whose lease lapsed, queueing their retries."""
+    now = now or timezone.now()
+    before = now - timedelta(seconds=settings.WORKER_LEASE_SECONDS)
+    with transaction.atomic():
+        stale = list(
+            Execution.objects.held_by_stale_workers(before=before)
+            .select_related("job")
+            .select_for_update(skip_locked=True, of=("self",))[:batch]
+        )
+        for execution in stale:
+            logger.warning(
+                "Rescuing execution from a lost worker execution_id=%s job_id=%s attempt=%s "
+                "worker_id=%s",
+                execution.pk,
+                execution.job_id,
+                execution.attempt,
+                execution.worker_id,
+            )
+            execution_fail(
+                execution=execution,
+                worker=None,
+                error=f"Worker lost: no heartbeat for {settings.WORKER_LEASE_SECONDS:g} s.",
+                now=now,
+            )
+    return len(stale)
+
+
+def executions_release(*, worker: Worker, ids: list[int]) -> int:
+    """Put executions `worker` still holds back in the queue, as if never claimed."""
+    with transaction.atomic():
+        released = Execution.objects.filter(
+            pk__in=ids, worker=worker, state=ExecutionState.RUNNING
+        ).update(
+            state=ExecutionState.QUEUED, worker=None, started_at=None, run_after=timezone.now()
+        )
+        for queue in set(Execution.objects.filter(pk__in=ids).values_list("queue", flat=True)):
+            notify(queue)
+    return released
+
+
+def worker_stop(*, worker: Worker) -> None:
+    """Mark `worker` stopped."""
+    Worker.objects.filter(pk=worker.pk).update(stopped_at=timezone.now())

@@ -1,0 +1,244 @@
+"""Jobs (definitions), executions (the attempts workers claim) and workers."""
+
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.timezone import now as utcnow
+
+from .states import ExecutionState, JobState, MisfirePolicy, ScheduleType
+
+DEFAULT_QUEUE = "default"
+DEFAULT_MAX_RETRIES = 3
+DEFAULT_RETRY_BACKOFF_SECONDS = 10
+
+
+class JobQuerySet(models.QuerySet):
+    def due(self, *, now):
+        """Active jobs whose next occurrence has come."""
+        return self.filter(state=JobState.ACTIVE, next_run_at__lte=now)
+
+    def owned_by(self, user):
+        """The jobs `user` may see: their own, or all of them for staff."""
+        return self if user.is_staff else self.filter(owner=user)
+
+
+class Job(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="jobs",
+        help_text="Empty for jobs enqueued by the system.",
+    )
+    name = models.CharField(max_length=200)
+    handler = models.CharField(max_length=100)
+    payload = models.JSONField(default=dict, blank=True)
+
+    schedule_type = models.CharField(
+        max_length=10, choices=ScheduleType.choices, default=ScheduleType.ONCE
+    )
+    run_at = models.DateTimeField(null=True, blank=True)
+    interval_seconds = models.PositiveIntegerField(null=True, blank=True)
+    cron = models.CharField(max_length=200, blank=True, default="")
+    timezone = models.CharField(max_length=64, default="UTC")
+
+    queue = models.CharField(max_length=100, default=DEFAULT_QUEUE)
+    priority = models.SmallIntegerField(default=0, help_text="Higher runs first.")
+    max_retries = models.PositiveSmallIntegerField(default=DEFAULT_MAX_RETRIES)
+    retry_backoff_seconds = models.PositiveIntegerField(default=DEFAULT_RETRY_BACKOFF_SECONDS)
+    timeout_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Empty: the JOB_DEFAULT_TIMEOUT_SECONDS setting."
+    )
+    misfire_policy = models.CharField(
+        max_length=10, choices=MisfirePolicy.choices, default=MisfirePolicy.RUN_ONCE
+    )
+    # NULL, not "", for "no key": the partial unique constraint ignores NULLs.
+    unique_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+
+    state = models.CharField(max_length=10, choices=JobState.choices, default=JobState.ACTIVE)
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=utcnow, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # Materialisation: active jobs by next_run_at.
+            models.Index(
+                fields=["next_run_at"],
+                name="job_due_idx",
+                condition=Q(state=JobState.ACTIVE),
+            ),
+            models.Index(fields=["owner", "-created_at"], name="job_owner_created_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                name="job_once_has_run_at",
+                condition=~Q(schedule_type=ScheduleType.ONCE) | Q(run_at__isnull=False),
+            ),
+            models.CheckConstraint(
+                name="job_interval_has_interval",
+                condition=~Q(schedule_type=ScheduleType.INTERVAL) | Q(interval_seconds__gte=1),
+            ),
+            models.CheckConstraint(
+                name="job_cron_has_cron",
+                condition=~Q(schedule_type=ScheduleType.CRON) | ~Q(cron=""),
+            ),
+            models.CheckConstraint(name="job_state_valid", condition=Q(state__in=JobState.values)),
+            # While a job is not finished, its unique key admits no second job.
+            models.UniqueConstraint(
+                fields=["unique_key"],
+                name="job_unique_key_while_pending",
+                condition=Q(unique_key__isnull=False)
+                & Q(state__in=[JobState.ACTIVE, JobState.PAUSED]),
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_one_time(self) -> bool:
+        return self.schedule_type == ScheduleType.ONCE
+
+    @property
+    def effective_timeout(self) -> int:
+        return self.timeout_seconds or settings.JOB_DEFAULT_TIMEOUT_SECONDS
+
+
+class ExecutionQuerySet(models.QuerySet):
+    def due(self, *, queues, now):
+        """Queued executions of `queues` that may start, in claim order."""
+        return self.filter(
+            state=ExecutionState.QUEUED, queue__in=queues, run_after__lte=now
+        ).order_by("-priority", "run_after", "id")
+
+    def held_by_stale_workers(self, *, before):
+        """Running executions whose worker last heartbeat before `before`, or has stopped."""
+        return self.filter(state=ExecutionState.RUNNING).filter(
+            Q(worker__heartbeat_at__lt=before)
+            | Q(worker__stopped_at__isnull=False)
+            | Q(worker__isnull=True)
+        )
+
+    def owned_by(self, user):
+        """The executions `user` may see: of their own jobs, or all for staff."""
+        return self if user.is_staff else self.filter(job__owner=user)
+
+
+class Execution(models.Model):
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="executions")
+    scheduled_for = models.DateTimeField(help_text="The occurrence this attempt belongs to.")
+    attempt = models.PositiveSmallIntegerField(default=1)
+    state = models.CharField(
+        max_length=10, choices=ExecutionState.choices, default=ExecutionState.QUEUED
+    )
+    # Copied from the job so the claim reads one table through one index.
+    queue = models.CharField(max_length=100, default=DEFAULT_QUEUE)
+    priority = models.SmallIntegerField(default=0)
+    run_after = models.DateTimeField(default=utcnow)
+
+    worker = models.ForeignKey(
+        "Worker", on_delete=models.SET_NULL, null=True, blank=True, related_name="executions"
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    traceback = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=utcnow, editable=False)
+
+    objects = ExecutionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The claim: queued rows of a queue, highest priority then oldest first.
+            models.Index(
+                "queue",
+                models.F("priority").desc(),
+                "run_after",
+                "id",
+                name="execution_claim_idx",
+                condition=Q(state=ExecutionState.QUEUED),
+            ),
+            # Rescue: what each worker holds.
+            models.Index(
+                fields=["worker"],
+                name="execution_running_idx",
+                condition=Q(state=ExecutionState.RUNNING),
+            ),
+            models.Index(fields=["state", "-finished_at"], name="execution_state_finished_idx"),
+            models.Index(fields=["-created_at"], name="execution_created_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "scheduled_for", "attempt"], name="execution_unique_attempt"
+            ),
+            models.CheckConstraint(name="execution_attempt_positive", condition=Q(attempt__gte=1)),
+            models.CheckConstraint(
+                name="execution_state_valid", condition=Q(state__in=ExecutionState.values)
+            ),
+            models.CheckConstraint(
+                name="execution_running_has_start",
+                condition=~Q(state=ExecutionState.RUNNING) | Q(started_at__isnull=False),
+            ),
+            models.CheckConstraint(
+                name="execution_finished_has_end",
+                condition=Q(state__in=[ExecutionState.QUEUED, ExecutionState.RUNNING])
+                | Q(finished_at__isnull=False),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.job_id} @ {self.scheduled_for:%Y-%m-%d %H:%M:%S} #{self.attempt}"
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+
+class WorkerQuerySet(models.QuerySet):
+    def alive(self, *, now=None):
+        """Workers that have not stopped and heartbeat within the lease."""
+        now = now or utcnow()
+        lease = timedelta(seconds=settings.WORKER_LEASE_SECONDS)
+        return self.filter(stopped_at__isnull=True, heartbeat_at__gte=now - lease)
+
+
+class Worker(models.Model):
+    name = models.CharField(max_length=200)
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    queues = models.JSONField(default=list)
+    concurrency = models.PositiveSmallIntegerField(default=1)
+    started_at = models.DateTimeField(default=utcnow)
+    heartbeat_at = models.DateTimeField(default=utcnow)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    objects = WorkerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["stopped_at", "heartbeat_at"], name="worker_alive_idx")]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def status(self) -> str:
+        if self.stopped_at:
+            return "stopped"
+        lease = timedelta(seconds=settings.WORKER_LEASE_SECONDS)
+        return "alive" if self.heartbeat_at >= utcnow() - lease else "stale"

@@ -1,0 +1,246 @@
+"""Schedules: when a job's occurrences fall, and whether its schedule fields make sense.
+
+Every time is computed as an aware UTC datetime. Cron expressions are evaluated on the wall
+clock of the job's IANA timezone; across DST changes:
+
+- a wall-clock time that does not exist (spring forward) fires once, at the instant of the
+  change (02:30 in Europe/Berlin on the last Sunday of March fires at 03:00 CEST);
+- a wall-clock time that occurs twice (fall back) fires once, at its first occurrence.
+
+Interval schedules count real seconds, so DST never shifts them.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+
+from .states import ScheduleType
+
+CRON_ALIASES = frozenset(
+    {"@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually"}
+)
+MIN_INTERVAL_SECONDS = 1
+MAX_INTERVAL_SECONDS = 366 * 24 * 3600
+# Beyond this many candidate wall-clock times without one past `after`, give up: it only
+# happens for expressions that match nothing real (e.g. 30 February).
+MAX_CRON_STEPS = 10_000
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The schedule fields of a job, independent of the model."""
+
+    schedule_type: str
+    run_at: datetime | None = None
+    interval_seconds: int | None = None
+    cron: str = ""
+    timezone: str = "UTC"
+
+    @classmethod
+    def of(cls, job) -> "Schedule":
+        return cls(
+            schedule_type=job.schedule_type,
+            run_at=job.run_at,
+            interval_seconds=job.interval_seconds,
+            cron=job.cron or "",
+            timezone=job.timezone or "UTC",
+        )
+
+
+def validate(schedule: Schedule) -> dict[str, list[str]]:
+    """Return field -> messages for everything wrong with the schedule (empty when valid)."""
+    errors: dict[str, list[str]] = {}
+
+    def add(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    kind = schedule.schedule_type
+    if kind not in ScheduleType.values:
+        add("schedule_type", f"Must be one of: {', '.join(ScheduleType.values)}.")
+        return errors
+
+    try:
+        ZoneInfo(schedule.timezone)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        add(
+            "timezone",
+            f"Unknown timezone {schedule.timezone!r}; use an IANA name like Europe/Berlin.",
+        )
+
+    if kind == ScheduleType.ONCE:
+        if schedule.run_at is None:
+            add("run_at", "A one-time job needs run_at.")
+        elif schedule.run_at.tzinfo is None:
+            add("run_at", "run_at needs a timezone offset.")
+    elif schedule.run_at is not None:
+        add("run_at", f"run_at belongs to one-time jobs, not {kind} ones.")
+
+    if kind == ScheduleType.INTERVAL:
+        seconds = schedule.interval_seconds
+        if seconds is None:
+            add("interval_seconds", "An interval job needs interval_seconds.")
+        elif seconds < MIN_INTERVAL_SECONDS:
+            add("interval_seconds", f"Must be at least {MIN_INTERVAL_SECONDS} second.")
+        elif seconds > MAX_INTERVAL_SECONDS:
+            add("interval_seconds", f"Must be at most {MAX_INTERVAL_SECONDS} seconds (366 days).")
+    elif schedule.interval_seconds is not None:
+        add("interval_seconds", f"interval_seconds belongs to interval jobs, not {kind} ones.")
+
+    if kind == ScheduleType.CRON:
+        message = cron_error(schedule.cron)
+        if message:
+            add("cron", message)
+    elif schedule.cron:
+        add("cron", f"cron belongs to cron jobs, not {kind} ones.")
+    return errors
+
+
+def cron_error(expression: str) -> str | None:
+    """Return why `expression` is not a usable cron expression, or None."""
+    expression = (expression or "").strip()
+    if not expression:
+        return "A cron job needs a cron expression."
+    if expression.startswith("@"):
+        if expression.lower() not in CRON_ALIASES:
+            return (
+                f"Unknown alias {expression!r}; use one of @hourly @daily @weekly @monthly @yearly."
+            )
+        return None
+    fields = expression.split()
+    if len(fields) not in (5, 6):
+        return (
+            f"Expected 5 fields (minute hour day month weekday) or 6 with seconds first, "
+            f"got {len(fields)}."
+        )
+    if not croniter.is_valid(expression, second_at_beginning=True):
+        return f"Invalid cron expression {expression!r}."
+    try:
+        next_after(Schedule(ScheduleType.CRON, cron=expression), datetime.now(UTC))
+    except ValueError:
+        return f"The cron expression {expression!r} never matches a real date."
+    return None
+
+
+def next_after(
+    schedule: Schedule, after: datetime, *, anchor: datetime | None = None
+) -> datetime | None:
+    """Return the first occurrence strictly after `after`, or None if there is none.
+
+    `anchor` is where an interval schedule counts from (its previous occurrence).
+    """
+    kind = schedule.schedule_type
+    if kind == ScheduleType.ONCE:
+        return schedule.run_at if schedule.run_at and schedule.run_at > after else None
+    if kind == ScheduleType.INTERVAL:
+        step = timedelta(seconds=schedule.interval_seconds)
+        if anchor is None:
+            return after + step
+        if anchor > after:
+            return anchor
+        missed = (after - anchor) // step
+        return anchor + (missed + 1) * step
+    return _next_cron(schedule.cron, ZoneInfo(schedule.timezone), after)
+
+
+def upcoming(
+    schedule: Schedule, n: int, *, after: datetime, first: datetime | None = None
+) -> list[datetime]:
+    """Return the next `n` occurrences after `after` (starting at `first` when known)."""
+    times: list[datetime] = []
+    current = first if first is not None and first > after else next_after(schedule, after)
+    while current is not None and len(times) < n:
+        times.append(current)
+        current = next_after(schedule, current, anchor=current)
+    return times
+
+
+def _next_cron(expression: str, tz: ZoneInfo, after: datetime) -> datetime:
+    after = after.astimezone(UTC)
+    wall = after.astimezone(tz).replace(tzinfo=None)
+    # Step back a little: the same wall time may map to an instant after `after` (fold).
+    iterator = croniter(expression.strip(), wall - timedelta(hours=3), second_at_beginning=True)
+    for _ in range(MAX_CRON_STEPS):
+        candidate = _resolve_wall_time(iterator.get_next(datetime), tz)
+        if candidate > after:
+            return candidate
+    raise ValueError(f"cron expression {expression!r} has no occurrence after {after}")
+
+
+def _resolve_wall_time(wall: datetime, tz: ZoneInfo) -> datetime:
+    """Map a naive wall-clock time in `tz` to one UTC instant (first fold; gap -> change)."""
+    first = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    if first.astimezone(tz).replace(tzinfo=None) == wall:
+        return first
+    # The wall time falls in a gap. fold=1 reads it with the later offset and lands before
+    # the change, fold=0 after it: the change is the first instant between them whose wall
+    # time is at or past `wall`. Gaps are whole seconds, so a bisection finds it exactly.
+    low = wall.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    high = first
+    if low > high:
+        low, high = high, low
+    while (high - low) > timedelta(seconds=1):
+        middle = low + (high - low) / 2
+        if middle.astimezone(tz).replace(tzinfo=None) >= wall:
+            high = middle
+        else:
+            low = middle
+    return high.replace(microsecond=0)
+
+
+def latest_at_or_before(schedule: Schedule, now: datetime, *, anchor: datetime) -> datetime:
+    """Return the last occurrence at or before `now`, given one (`anchor`) that is due."""
+    if schedule.schedule_type == ScheduleType.INTERVAL:
+        step = timedelta(seconds=schedule.interval_seconds)
+        return anchor + ((now - anchor) // step) * step
+    if schedule.schedule_type == ScheduleType.ONCE:
+        return anchor
+    tz = ZoneInfo(schedule.timezone)
+    wall = now.astimezone(tz).replace(tzinfo=None) + timedelta(seconds=1)
+    iterator = croniter(schedule.cron.strip(), wall, second_at_beginning=True)
+    for _ in range(MAX_CRON_STEPS):
+        candidate = _resolve_wall_time(iterator.get_prev(datetime), tz)
+        if candidate <= now:
+            return max(candidate, anchor)
+    return anchor
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What materialising a due job does: occurrences to queue, and the next one after."""
+
+    occurrences: list[datetime]
+    next_run_at: datetime | None
+
+
+def plan_due(
+    schedule: Schedule,
+    *,
+    misfire_policy: str,
+    next_run_at: datetime,
+    now: datetime,
+    grace: timedelta,
+    limit: int = 1000,
+) -> Plan:
+    """Decide which occurrences of a job due at `next_run_at` to run at `now`.
+
+    One-time jobs always run. For recurring ones the misfire policy decides what happens to
+    occurrences missed while no worker ran: `run_once` runs the latest of them, `skip` runs it
+    only if it is within `grace` of now, `run_all` runs each (at most `limit` per call; the
+    rest follow on the next call).
+    """
+    if schedule.schedule_type == ScheduleType.ONCE:
+        return Plan([next_run_at], None)
+    if misfire_policy == "run_all":
+        occurrences: list[datetime] = []
+        current = next_run_at
+        while current is not None and current <= now and len(occurrences) < limit:
+            occurrences.append(current)
+            current = next_after(schedule, current, anchor=current)
+        return Plan(occurrences, current)
+    latest = latest_at_or_before(schedule, now, anchor=next_run_at)
+    following = next_after(schedule, latest, anchor=latest)
+    if misfire_policy == "skip" and now - latest > grace:
+        return Plan([], following)
+    return Plan([latest], following)

@@ -1,0 +1,328 @@
+"""The scheduler's operations, one function per transition.
+
+The API, the admin, the command line and in-process code all call these; no rule about what
+may change lives anywhere else. A forbidden change raises InvalidTransition, bad fields raise
+ValidationError with field -> messages.
+"""
+
+import json
+from datetime import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from handlers.registry import get_handler
+
+from . import engine, schedules
+from .exceptions import HandlerNotFound, InvalidTransition, ValidationError
+from .models import Execution, Job
+from .states import (
+    JOB_TRANSITIONS,
+    ExecutionState,
+    JobState,
+    MisfirePolicy,
+    ScheduleType,
+    sources_for,
+)
+
+SCHEDULE_FIELDS = ("schedule_type", "run_at", "interval_seconds", "cron", "timezone")
+EDITABLE_FIELDS = (
+    "name",
+    "handler",
+    "payload",
+    *SCHEDULE_FIELDS,
+    "queue",
+    "priority",
+    "max_retries",
+    "retry_backoff_seconds",
+    "timeout_seconds",
+    "misfire_policy",
+)
+MAX_RETRIES_LIMIT = 100
+MAX_BACKOFF_BASE_SECONDS = 7 * 24 * 3600
+
+
+# --- Validation -------------------------------------------------------------------------
+
+
+def job_validate(fields: dict) -> dict:
+    """Return `fields` normalised, or raise ValidationError with every problem found.
+
+    `fields` is the whole definition (defaults filled in); the API and the admin form both
+    call this, so a job is valid or not the same way everywhere.
+    """
+    errors: dict[str, list[str]] = {}
+    fields = {**fields}
+    fields["cron"] = (fields.get("cron") or "").strip()
+    fields["timezone"] = fields.get("timezone") or "UTC"
+
+    if not (fields.get("name") or "").strip():
+        errors.setdefault("name", []).append("A job needs a name.")
+
+    payload = fields.get("payload")
+    if payload is None:
+        payload = fields["payload"] = {}
+    size = len(json.dumps(payload, separators=(",", ":")).encode())
+    if size > settings.MAX_PAYLOAD_BYTES:
+        errors.setdefault("payload", []).append(
+            f"The payload is {size} bytes; the limit is {settings.MAX_PAYLOAD_BYTES} bytes."
+        )
+    try:
+        handler = get_handler(fields.get("handler") or "")
+    except HandlerNotFound as exc:
+        errors.setdefault("handler", []).append(str(exc))
+    else:
+        if "payload" not in errors:
+            problems = handler.validate(payload)
+            if problems:
+                errors.setdefault("payload", []).extend(problems)
+
+    for field, message in schedules.validate(
+        schedules.Schedule(
+            schedule_type=fields.get("schedule_type"),
+            run_at=fields.get("run_at"),
+            interval_seconds=fields.get("interval_seconds"),
+            cron=fields["cron"],
+            timezone=fields["timezone"],
+        )
+    ).items():
+        errors.setdefault(field, []).extend(message)
+
+    if fields.get("misfire_policy", MisfirePolicy.RUN_ONCE) not in MisfirePolicy.values:
+        errors.setdefault("misfire_policy", []).append(
+            f"Must be one of: {', '.join(MisfirePolicy.values)}."
+        )
+    if not 0 <= (fields.get("max_retries") or 0) <= MAX_RETRIES_LIMIT:
+        errors.setdefault("max_retries", []).append(f"Must be between 0 and {MAX_RETRIES_LIMIT}.")
+    if not 0 <= (fields.get("retry_backoff_seconds") or 0) <= MAX_BACKOFF_BASE_SECONDS:
+        errors.setdefault("retry_backoff_seconds", []).append(
+            f"Must be between 0 and {MAX_BACKOFF_BASE_SECONDS} seconds."
+        )
+    timeout = fields.get("timeout_seconds")
+    if timeout is not None and timeout < 1:
+        errors.setdefault("timeout_seconds", []).append("Must be at least 1 second.")
+    if not (fields.get("queue") or "default").strip():
+        errors.setdefault("queue", []).append("The queue name cannot be blank.")
+
+    if errors:
+        raise ValidationError(errors)
+    return fields
+
+
+def _first_run_at(job: Job, *, now: datetime) -> datetime | None:
+    """Return the first occurrence of `job`'s schedule from `now` on."""
+    if job.schedule_type == ScheduleType.ONCE:
+        # A one-time job set in the past runs as soon as a worker sees it.
+        return job.run_at
+    return schedules.next_after(schedules.Schedule.of(job), now)
+
+
+def _queue_if_due(job: Job, *, now: datetime) -> None:
+    """Materialise `job` straight away when it is already due, saving a worker round trip."""
+    if job.state == JobState.ACTIVE and job.next_run_at and job.next_run_at <= now:
+        engine.job_materialise(job, now=now)
+        Job.objects.filter(pk=job.pk).update(
+            next_run_at=job.next_run_at, last_run_at=job.last_run_at
+        )
+
+
+# --- Jobs -------------------------------------------------------------------------------
+
+
+def job_create(*, owner=None, unique_key: str | None = None, **fields) -> Job:
+    """Create a job from its definition; it runs at its first occurrence."""
+    unknown = set(fields) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
+    defaults = {
+        f.name: f.get_default() for f in Job._meta.concrete_fields if f.name in EDITABLE_FIELDS
+    }
+    fields = job_validate({**defaults, **fields})
+    now = timezone.now()
+    with transaction.atomic():
+        job = Job(owner=owner, unique_key=unique_key, state=JobState.ACTIVE, **fields)
+        job.next_run_at = _first_run_at(job, now=now)
+        job.save(force_insert=True)
+        _queue_if_due(job, now=now)
+        if job.next_run_at:
+            engine.notify(job.queue)
+    return job
+
+
+def job_update(*, job: Job, **changes) -> Job:
+    """Change a job's definition; a schedule change recomputes next_run_at."""
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
+    if job.state == JobState.CANCELLED:
+        raise InvalidTransition(obj="job", state=job.state, action="edit")
+    current = {name: getattr(job, name) for name in EDITABLE_FIELDS}
+    fields = job_validate({**current, **changes})
+    schedule_changed = any(fields[name] != current[name] for name in SCHEDULE_FIELDS)
+    now = timezone.now()
+    with transaction.atomic():
+        for name, value in fields.items():
+            setattr(job, name, value)
+        update_fields = [*EDITABLE_FIELDS, "updated_at"]
+        if schedule_changed:
+            if job.state in (JobState.COMPLETED, JobState.FAILED):
+                _transition_job(job, JobState.ACTIVE, action="reschedule")
+            job.next_run_at = _first_run_at(job, now=now)
+            update_fields.append("next_run_at")
+        job.save(update_fields=update_fields)
+        if schedule_changed:
+            _queue_if_due(job, now=now)
+            engine.notify(job.queue)
+    return job
+
+
+def job_reschedule(*, job: Job, **schedule) -> Job:
+    """Give a job a new time or schedule; a finished one-time job becomes active again."""
+    bad = set(schedule) - set(SCHEDULE_FIELDS)
+    if bad:
+        raise ValidationError({name: ["Not a schedule field."] for name in sorted(bad)})
+    if not schedule:
+        raise ValidationError({"run_at": ["Give run_at or new schedule fields."]})
+    if job.state == JobState.CANCELLED:
+        raise InvalidTransition(obj="job", state=job.state, action="reschedule")
+    if "run_at" in schedule and "schedule_type" not in schedule:
+        # A bare new time makes it a one-time job, the common "move this run" request.
+        schedule = {
+            "schedule_type": ScheduleType.ONCE,
+            "interval_seconds": None,
+            "cron": "",
+            **schedule,
+        }
+    elif "schedule_type" in schedule:
+        # Clear the fields of the old type that the new one does not use.
+        cleared = {"run_at": None, "interval_seconds": None, "cron": ""}
+        schedule = {**cleared, **schedule}
+    return job_update(job=job, **schedule)
+
+
+def _transition_job(job: Job, target: str, *, action: str, **extra) -> Job:
+    """Move `job` to `target` if its current state allows it (a conditional UPDATE)."""
+    sources = sources_for(JOB_TRANSITIONS, target)
+    updated = Job.objects.filter(pk=job.pk, state__in=sources).update(
+        state=target, updated_at=timezone.now(), **extra
+    )
+    if not updated:
+        current = Job.objects.filter(pk=job.pk).values_list("state", flat=True).first()
+        raise InvalidTransition(obj="job", state=current or "deleted", action=action)
+    job.state = target
+    for name, value in extra.items():
+        setattr(job, name, value)
+    return job
+
+
+def job_pause(*, job: Job) -> Job:
+    """Stop materialising new occurrences of `job` until it is resumed."""
+    return _transition_job(job, JobState.PAUSED, action="pause")
+
+
+def job_resume(*, job: Job) -> Job:
+    """Make a paused job active again, from its next occurrence after now."""
+    if job.state != JobState.PAUSED:
+        raise InvalidTransition(obj="job", state=job.state, action="resume")
+    now = timezone.now()
+    with transaction.atomic():
+        job.refresh_from_db()
+        pending = (
+            job.schedule_type == ScheduleType.ONCE
+            and job.executions.filter(scheduled_for=job.run_at).exists()
+        )
+        # A one-time job whose run was already queued keeps waiting on it.
+        next_run_at = None if pending else _first_run_at(job, now=now)
+        _transition_job(job, JobState.ACTIVE, action="resume", next_run_at=next_run_at)
+        _queue_if_due(job, now=now)
+        engine.notify(job.queue)
+    return job
+
+
+def job_cancel(*, job: Job) -> Job:
+    """Stop `job` for good: queued runs are cancelled, running ones asked to stop."""
+    now = timezone.now()
+    with transaction.atomic():
+        _transition_job(job, JobState.CANCELLED, action="cancel", next_run_at=None)
+        job.executions.filter(state=ExecutionState.QUEUED).update(
+            state=ExecutionState.CANCELLED, finished_at=now, error="Job cancelled."
+        )
+        job.executions.filter(state=ExecutionState.RUNNING).update(cancel_requested=True)
+    return job
+
+
+def job_trigger(*, job: Job) -> Execution:
+    """Queue a run of `job` now, leaving its schedule as it is."""
+    if job.state == JobState.CANCELLED:
+        raise InvalidTransition(obj="job", state=job.state, action="trigger")
+    now = timezone.now()
+    with transaction.atomic():
+        execution = Execution.objects.create(
+            job=job,
+            scheduled_for=now,
+            attempt=1,
+            queue=job.queue,
+            priority=job.priority,
+            run_after=now,
+            created_at=now,
+        )
+        Job.objects.filter(pk=job.pk).update(last_run_at=now)
+        engine.notify(job.queue)
+    return execution
+
+
+def job_delete(*, job: Job) -> None:
+    """Delete `job` and its history; a running attempt finishes but its outcome is dropped."""
+    job.delete()
+
+
+# --- Executions -------------------------------------------------------------------------
+
+
+def execution_retry(*, execution: Execution) -> Execution:
+    """Queue a new attempt of a dead (or cancelled) execution's occurrence."""
+    allowed = (ExecutionState.DEAD, ExecutionState.CANCELLED)
+    if execution.state not in allowed:
+        raise InvalidTransition(obj="execution", state=execution.state, action="retry")
+    job = execution.job
+    if job.state == JobState.CANCELLED:
+        raise InvalidTransition(obj="execution of a job that", state=job.state, action="retry")
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            retry = Execution.objects.create(
+                job=job,
+                scheduled_for=execution.scheduled_for,
+                attempt=execution.attempt + 1,
+                queue=job.queue,
+                priority=job.priority,
+                run_after=now,
+                created_at=now,
+            )
+            if job.state == JobState.FAILED:
+                _transition_job(job, JobState.ACTIVE, action="retry")
+            engine.notify(job.queue)
+    except IntegrityError:
+        # The unique (job, scheduled_for, attempt) key: this attempt was already retried.
+        raise InvalidTransition(obj="execution", state="already retried", action="retry") from None
+    return retry
+
+
+def execution_cancel(*, execution: Execution) -> Execution:
+    """Cancel a queued execution, or ask a running one to stop."""
+    now = timezone.now()
+    with transaction.atomic():
+        updated = Execution.objects.filter(pk=execution.pk, state=ExecutionState.QUEUED).update(
+            state=ExecutionState.CANCELLED, finished_at=now, error="Cancelled."
+        )
+        if not updated:
+            updated = Execution.objects.filter(
+                pk=execution.pk, state=ExecutionState.RUNNING
+            ).update(cancel_requested=True)
+        if not updated:
+            execution.refresh_from_db()
+            raise InvalidTransition(obj="execution", state=execution.state, action="cancel")
+        engine.notify_cancel(execution.pk)
+    execution.refresh_from_db()
+    return execution

@@ -1,0 +1,90 @@
+"""The states of jobs and executions, and the moves between them, written once."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class ScheduleType(models.TextChoices):
+    ONCE = "once", _("Once")
+    INTERVAL = "interval", _("Interval")
+    CRON = "cron", _("Cron")
+
+
+class MisfirePolicy(models.TextChoices):
+    # After downtime, run the latest missed occurrence once and carry on.
+    RUN_ONCE = "run_once", _("Run once")
+    # After downtime, drop missed occurrences; run only the next on-time one.
+    SKIP = "skip", _("Skip")
+    # After downtime, run every missed occurrence.
+    RUN_ALL = "run_all", _("Run all")
+
+
+class JobState(models.TextChoices):
+    # Runs at next_run_at (a one-time job with no next_run_at waits on its execution).
+    ACTIVE = "active", _("Active")
+    # Kept, but nothing new is materialised.
+    PAUSED = "paused", _("Paused")
+    # A one-time job that succeeded.
+    COMPLETED = "completed", _("Completed")
+    # A one-time job whose run was dead-lettered.
+    FAILED = "failed", _("Failed")
+    # Stopped for good.
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+JOB_TRANSITIONS: dict[str, frozenset[str]] = {
+    JobState.ACTIVE: frozenset(
+        {JobState.PAUSED, JobState.CANCELLED, JobState.COMPLETED, JobState.FAILED}
+    ),
+    JobState.PAUSED: frozenset({JobState.ACTIVE, JobState.CANCELLED}),
+    # A finished one-time job runs again when it is rescheduled or its dead run retried.
+    JobState.COMPLETED: frozenset({JobState.ACTIVE}),
+    JobState.FAILED: frozenset({JobState.ACTIVE}),
+    JobState.CANCELLED: frozenset(),
+}
+
+
+class ExecutionState(models.TextChoices):
+    # Waiting for run_after; any worker of its queue may claim it.
+    QUEUED = "queued", _("Queued")
+    # Claimed; only the worker holding it finishes it (or a rescue, once its lease lapsed).
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    # This attempt failed and a later attempt was queued.
+    FAILED = "failed", _("Failed")
+    # The last allowed attempt failed: the dead letter.
+    DEAD = "dead", _("Dead")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+EXECUTION_TRANSITIONS: dict[str, frozenset[str]] = {
+    ExecutionState.QUEUED: frozenset({ExecutionState.RUNNING, ExecutionState.CANCELLED}),
+    ExecutionState.RUNNING: frozenset(
+        {
+            ExecutionState.SUCCEEDED,
+            ExecutionState.FAILED,
+            ExecutionState.DEAD,
+            ExecutionState.CANCELLED,
+            # Released at shutdown, before the handler finished.
+            ExecutionState.QUEUED,
+        }
+    ),
+    ExecutionState.SUCCEEDED: frozenset(),
+    ExecutionState.FAILED: frozenset(),
+    ExecutionState.DEAD: frozenset(),
+    ExecutionState.CANCELLED: frozenset(),
+}
+
+FINISHED_EXECUTION_STATES = frozenset(
+    {
+        ExecutionState.SUCCEEDED,
+        ExecutionState.FAILED,
+        ExecutionState.DEAD,
+        ExecutionState.CANCELLED,
+    }
+)
+
+
+def sources_for(transitions: dict[str, frozenset[str]], target: str) -> list[str]:
+    """Return the states from which `target` may be reached."""
+    return [source for source, targets in transitions.items() if target in targets]

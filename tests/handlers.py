@@ -1,0 +1,46 @@
+"""Handlers for tests: `probe` does what `payload["mode"]` says."""
+
+import os
+import time
+
+from django.utils import timezone
+
+from handlers.registry import register
+from tests.runlog.models import RunLog
+
+
+@register(
+    "probe",
+    description="Test handler: succeed, fail, hang, crash, sleep or record, per payload.mode.",
+    schema={
+        "type": "object",
+        "properties": {
+            "mode": {"enum": ["succeed", "fail", "hang", "crash", "sleep", "record", "bad_result"]},
+            "seconds": {"type": "number"},
+            "value": {},
+        },
+        "required": ["mode"],
+    },
+)
+def probe(payload, ctx):
+    mode = payload["mode"]
+    log = RunLog.objects.create(
+        job_id=ctx.job.pk,
+        execution_id=ctx.execution.pk,
+        attempt=ctx.attempt,
+        pid=os.getpid(),
+        started_at=timezone.now(),
+    )
+    if mode == "fail":
+        raise RuntimeError(f"probe failed on attempt {ctx.attempt}")
+    if mode == "crash":
+        os._exit(17)  # the whole worker process dies, holding its executions
+    if mode == "hang":
+        while True:  # ignores cancellation on purpose: only the timeout frees the slot
+            time.sleep(0.05)
+    if mode == "sleep":
+        ctx.sleep(payload.get("seconds", 1))
+    if mode == "bad_result":
+        return {"not json": object()}
+    RunLog.objects.filter(pk=log.pk).update(finished_at=timezone.now())
+    return {"mode": mode, "value": payload.get("value"), "attempt": ctx.attempt}

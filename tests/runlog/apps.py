@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class RunLogConfig(AppConfig):
+    name = "tests.runlog"
+    label = "runlog"

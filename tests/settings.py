@@ -1,0 +1,26 @@
+"""Settings for the test suite: the project's, on PostgreSQL, with test handlers."""
+
+import os
+
+from django.core.exceptions import ImproperlyConfigured
+
+os.environ.setdefault("DEBUG", "1")
+
+from scheduler_project.settings import *  # noqa: F403
+from scheduler_project.settings import DATABASES, INSTALLED_APPS
+
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured(
+        "The test suite runs on PostgreSQL: run `make test`, or set DATABASE_URL=postgres://..."
+    )
+
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.runlog"]
+SCHEDULER_HANDLER_MODULES = ["tests.handlers"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Workers started by tests: quick heartbeats and a short lease so rescue tests are fast.
+WORKER_HEARTBEAT_SECONDS = float(os.environ.get("WORKER_HEARTBEAT_SECONDS", 0.5))
+WORKER_LEASE_SECONDS = float(os.environ.get("WORKER_LEASE_SECONDS", 3))
+WORKER_POLL_SECONDS = float(os.environ.get("WORKER_POLL_SECONDS", 0.2))
+WORKER_SHUTDOWN_GRACE_SECONDS = float(os.environ.get("WORKER_SHUTDOWN_GRACE_SECONDS", 10))
+DATABASES["default"]["CONN_MAX_AGE"] = 0
