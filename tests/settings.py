@@ -24,3 +24,5 @@ WORKER_LEASE_SECONDS = float(os.environ.get("WORKER_LEASE_SECONDS", 3))
 WORKER_POLL_SECONDS = float(os.environ.get("WORKER_POLL_SECONDS", 0.2))
 WORKER_SHUTDOWN_GRACE_SECONDS = float(os.environ.get("WORKER_SHUTDOWN_GRACE_SECONDS", 10))
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+# Several suites may share one server (parallel checkouts): each can name its own test database.
+DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DB_NAME") or None}
