@@ -102,22 +102,14 @@ def jobs_materialise(*, now: datetime | None = None, batch: int = MATERIALISE_BA
     return queued
 
 
-def next_wakeup(*, queues: list[str]) -> datetime | None:
-    """Return when the next job falls due or the next queued execution becomes claimable."""
-    job_at = (
+def next_job_due() -> datetime | None:
+    """Return when the next active job falls due (read through the partial index)."""
+    return (
         Job.objects.filter(state=JobState.ACTIVE, next_run_at__isnull=False)
         .order_by("next_run_at")
         .values_list("next_run_at", flat=True)
         .first()
     )
-    execution_at = (
-        Execution.objects.filter(state=ExecutionState.QUEUED, queue__in=queues)
-        .order_by("run_after")
-        .values_list("run_after", flat=True)
-        .first()
-    )
-    candidates = [at for at in (job_at, execution_at) if at is not None]
-    return min(candidates) if candidates else None
 
 
 # --- Claim ------------------------------------------------------------------------------
@@ -273,15 +265,19 @@ def execution_fail(
 # --- Heartbeat, rescue, release ---------------------------------------------------------
 
 
-def worker_heartbeat(*, worker: Worker) -> list[int]:
-    """Extend `worker`'s lease; return the ids of its executions whose cancel was asked."""
+def worker_heartbeat(*, worker: Worker) -> dict[int, bool]:
+    """Extend `worker`'s lease; return what the database says it holds: id -> cancel asked.
+
+    The worker compares this with what it runs: a claim whose reply was lost (the database
+    went away mid-statement) shows up here and is released instead of stuck running.
+    """
     now = timezone.now()
     Worker.objects.filter(pk=worker.pk).update(heartbeat_at=now)
     worker.heartbeat_at = now
-    return list(
-        Execution.objects.filter(
-            worker=worker, state=ExecutionState.RUNNING, cancel_requested=True
-        ).values_list("pk", flat=True)
+    return dict(
+        Execution.objects.filter(worker=worker, state=ExecutionState.RUNNING).values_list(
+            "pk", "cancel_requested"
+        )
     )
 
 

@@ -18,6 +18,7 @@ from tests.runlog.models import RunLog
             "mode": {"enum": ["succeed", "fail", "hang", "crash", "sleep", "record", "bad_result"]},
             "seconds": {"type": "number"},
             "value": {},
+            "sleep_attempts": {"type": "array", "items": {"type": "integer"}},
         },
         "required": ["mode"],
     },
@@ -38,7 +39,7 @@ def probe(payload, ctx):
     if mode == "hang":
         while True:  # ignores cancellation on purpose: only the timeout frees the slot
             time.sleep(0.05)
-    if mode == "sleep":
+    if mode == "sleep" and ctx.attempt in payload.get("sleep_attempts", [ctx.attempt]):
         ctx.sleep(payload.get("seconds", 1))
     if mode == "bad_result":
         return {"not json": object()}

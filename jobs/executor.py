@@ -1,0 +1,52 @@
+"""Run one claimed execution: resolve the handler, call it, classify the outcome.
+
+The executor never writes to the database itself; it returns an Outcome that the worker
+records (in batches) through the engine.
+"""
+
+import json
+import logging
+import threading
+import traceback as tb
+
+from handlers.registry import HandlerContext, get_handler
+
+from .engine import Outcome
+from .exceptions import ExecutionCancelled, HandlerNotFound
+from .models import Execution
+from .states import ExecutionState
+
+logger = logging.getLogger("jobs.executor")
+
+
+def execute(execution: Execution, cancel_event: threading.Event) -> Outcome:
+    """Run `execution`'s handler with its payload and return how it ended."""
+    job = execution.job
+    context = HandlerContext(
+        job=job,
+        execution=execution,
+        attempt=execution.attempt,
+        logger=logging.getLogger(f"jobs.handler.{job.handler}"),
+        cancel_event=cancel_event,
+    )
+    try:
+        handler = get_handler(job.handler)
+        result = handler.func(job.payload, context)
+    except ExecutionCancelled as exc:
+        return Outcome(execution, ExecutionState.CANCELLED, error=str(exc))
+    except HandlerNotFound as exc:
+        return Outcome(execution, ExecutionState.FAILED, error=str(exc))
+    except Exception as exc:
+        return Outcome(
+            execution,
+            ExecutionState.FAILED,
+            error=f"{type(exc).__name__}: {exc}",
+            traceback="".join(tb.format_exception(exc)),
+        )
+    try:
+        # Stored as JSON: refuse what would not round-trip rather than fail at save time.
+        json.dumps(result)
+    except (TypeError, ValueError) as exc:
+        error = f"The handler returned a result that is not JSON: {exc}"
+        return Outcome(execution, ExecutionState.FAILED, error=error)
+    return Outcome(execution, ExecutionState.SUCCEEDED, result=result)

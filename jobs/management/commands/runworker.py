@@ -1,0 +1,50 @@
+"""`manage.py runworker`: run jobs on this host."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from jobs.worker import WorkerProcess
+
+
+def queue_list(value: str) -> list[str]:
+    queues = [q.strip() for q in value.split(",") if q.strip()]
+    if not queues:
+        raise CommandError("--queues needs at least one queue name, e.g. --queues default,mail")
+    return queues
+
+
+class Command(BaseCommand):
+    help = "Claim and run due jobs from the given queues until stopped (SIGTERM/SIGINT)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--queues", default="default", help="Comma-separated queues to take jobs from."
+        )
+        parser.add_argument(
+            "--concurrency", type=int, default=4, help="Jobs run at once (threads)."
+        )
+        parser.add_argument(
+            "--burst", action="store_true", help="Drain what is due now, then exit."
+        )
+        parser.add_argument("--name", default=None, help="Worker name (default host:pid).")
+        parser.add_argument(
+            "--poll-interval",
+            type=float,
+            default=None,
+            help="Seconds between polls (default WORKER_POLL_SECONDS).",
+        )
+
+    def handle(self, *args, queues, concurrency, burst, name, poll_interval, **options):
+        if not 1 <= concurrency <= 1000:
+            raise CommandError("--concurrency must be between 1 and 1000.")
+        if poll_interval is not None and poll_interval <= 0:
+            raise CommandError("--poll-interval must be a positive number of seconds.")
+        worker = WorkerProcess(
+            queues=queue_list(queues),
+            concurrency=concurrency,
+            burst=burst,
+            name=name,
+            poll_interval=poll_interval,
+        )
+        code = worker.run()
+        if code:
+            raise SystemExit(code)

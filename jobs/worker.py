@@ -1,0 +1,396 @@
+"""The worker: one process's loop of materialise, claim, run, record, heartbeat.
+
+One main thread talks to the database (claims, outcomes, heartbeats, rescue); `concurrency`
+slot threads run handlers; a listener thread waits on PostgreSQL NOTIFY and wakes the main
+thread. A handler that outlives its timeout is abandoned: its attempt is failed, its slot
+thread replaced, and whatever it returns later is ignored.
+"""
+
+import logging
+import os
+import queue
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+import psycopg
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, connection
+from django.utils import timezone
+
+from . import engine
+from .executor import execute
+from .models import Execution, Worker
+from .states import ExecutionState
+
+logger = logging.getLogger("jobs.worker")
+
+MAX_DB_BACKOFF = 10.0  # seconds between reconnection attempts, at most
+
+
+@dataclass
+class Running:
+    execution: Execution
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+    started: float = field(default_factory=time.monotonic)
+    deadline: float = 0.0
+    thread: threading.Thread | None = None
+
+
+def log_fields(execution: Execution, **more) -> dict:
+    """The fields every engine log line carries, for structured logging."""
+    return {
+        "job_id": str(execution.job_id),
+        "execution_id": execution.pk,
+        "attempt": execution.attempt,
+        **more,
+    }
+
+
+class WorkerProcess:
+    """Run jobs from `queues` with `concurrency` slots until stopped (or drained, in burst)."""
+
+    def __init__(
+        self,
+        *,
+        queues: list[str],
+        concurrency: int = 1,
+        burst: bool = False,
+        name: str | None = None,
+        poll_interval: float | None = None,
+    ):
+        self.queues = queues
+        self.concurrency = concurrency
+        self.burst = burst
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.poll_interval = poll_interval or settings.WORKER_POLL_SECONDS
+        self.heartbeat_interval = settings.WORKER_HEARTBEAT_SECONDS
+        self.grace = settings.WORKER_SHUTDOWN_GRACE_SECONDS
+
+        self.worker: Worker | None = None
+        self.running: dict[int, Running] = {}
+        self.work: queue.Queue[Running | None] = queue.Queue()
+        self.results: queue.Queue[tuple[Running, engine.Outcome]] = queue.Queue()
+        self.pending: list[engine.Outcome] = []  # outcomes not yet written (database away)
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.check_cancels = threading.Event()
+        self.slots: list[threading.Thread] = []
+        self.abandoned: set[threading.Thread] = set()
+        self.listener: threading.Thread | None = None
+        self.last_heartbeat = 0.0
+        self.last_maintenance = 0.0
+        self.signals_seen = 0
+        self.previous_handlers: dict[int, object] = {}
+
+    # --- Lifecycle ----------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Run until stopped; return the process exit code."""
+        self._install_signal_handlers()
+        self._retry_database(self._register)
+        if self.worker is None:
+            return 0  # stopped before the database ever answered
+        for _ in range(self.concurrency):
+            self._start_slot()
+        if connection.vendor == "postgresql":
+            self.listener = threading.Thread(target=self._listen, name="listener", daemon=True)
+            self.listener.start()
+        logger.info(
+            "Worker started name=%s queues=%s concurrency=%s burst=%s",
+            self.name,
+            ",".join(self.queues),
+            self.concurrency,
+            self.burst,
+        )
+        try:
+            self._loop()
+        finally:
+            self._shutdown()
+        return 0
+
+    def _register(self) -> None:
+        self.worker = Worker.objects.create(
+            name=self.name,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            queues=self.queues,
+            concurrency=self.concurrency,
+        )
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # called from another thread: only the main thread can take signals
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self.previous_handlers[sig] = signal.signal(sig, self._on_signal)
+
+    def _restore_signal_handlers(self) -> None:
+        for sig, handler in self.previous_handlers.items():
+            signal.signal(sig, handler)
+
+    def _on_signal(self, signum, frame) -> None:
+        self.signals_seen += 1
+        if self.signals_seen > 1:
+            # Second signal: leave now; the lease lets another worker rescue what we hold.
+            os.write(2, b"Second signal: exiting at once.\n")
+            os._exit(1)
+        logger.info(
+            "Worker stopping on %s: no new claims, waiting up to %g s for %d running",
+            signal.Signals(signum).name,
+            self.grace,
+            len(self.running),
+        )
+        self.stopping.set()
+        self.wake.set()
+
+    # --- The loop -----------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self.stopping.is_set():
+            busy = self._retry_database(self._tick)
+            if self.burst and not busy and not self.running and not self.pending:
+                logger.info("Worker drained the due work (burst) name=%s", self.name)
+                return
+            if not busy:
+                self.wake.wait(self._idle_timeout())
+            self.wake.clear()
+
+    def _tick(self) -> bool:
+        """Do one round of work; return True if anything happened."""
+        now = time.monotonic()
+        self._collect_results()
+        self._enforce_timeouts()
+        if now - self.last_heartbeat >= self.heartbeat_interval or self.check_cancels.is_set():
+            self._heartbeat()
+        materialised = 0
+        if now - self.last_maintenance >= self.poll_interval or self.burst:
+            engine.executions_rescue_stale()
+            materialised = engine.jobs_materialise()
+            self.last_maintenance = now
+        claimed = self._claim()
+        finished = self._record()
+        return bool(claimed or finished or materialised)
+
+    def _idle_timeout(self) -> float:
+        """Sleep until the next poll, or sooner if a job falls due before it."""
+        timeout = self.poll_interval
+        try:
+            due = engine.next_job_due()
+        except DatabaseError:
+            return timeout
+        if due is not None:
+            timeout = min(timeout, max(0.0, (due - timezone.now()).total_seconds()))
+        if self.running:
+            soonest = min(r.deadline for r in self.running.values())
+            timeout = min(timeout, max(0.0, soonest - time.monotonic()))
+        return timeout
+
+    def _retry_database(self, step, *, give_up_after: float | None = None):
+        """Run `step`; while the database is away, log, back off, reconnect and retry.
+
+        Returns None instead when the worker is asked to stop meanwhile (or, with
+        `give_up_after`, when that many seconds passed).
+        """
+        delay = 0.5
+        started = time.monotonic()
+        while True:
+            try:
+                return step()
+            except DatabaseError as exc:
+                logger.warning(
+                    "Database unavailable, retrying in %.1f s: %s", delay, str(exc).strip()
+                )
+                connection.close()
+                if give_up_after is None:
+                    if self.stopping.wait(delay):
+                        return None
+                else:
+                    time.sleep(delay)
+                    if time.monotonic() - started > give_up_after:
+                        logger.error("Database still unavailable; giving up on %s", step.__name__)
+                        return None
+                delay = min(delay * 2, MAX_DB_BACKOFF)
+
+    # --- Claim and run ------------------------------------------------------------------
+
+    def _claim(self) -> int:
+        free = self.concurrency - len(self.running)
+        if free <= 0 or self.stopping.is_set():
+            return 0
+        claimed = engine.executions_claim(worker=self.worker, queues=self.queues, limit=free)
+        for execution in claimed:
+            job = execution.job
+            item = Running(execution)
+            item.deadline = item.started + job.effective_timeout
+            self.running[execution.pk] = item
+            logger.info(
+                "Execution started job=%s handler=%s job_id=%s execution_id=%s attempt=%s",
+                job.name,
+                job.handler,
+                job.pk,
+                execution.pk,
+                execution.attempt,
+                extra=log_fields(execution, worker=self.name),
+            )
+            self.work.put(item)
+        return len(claimed)
+
+    def _start_slot(self) -> None:
+        thread = threading.Thread(target=self._slot, name=f"slot-{len(self.slots)}", daemon=True)
+        self.slots.append(thread)
+        thread.start()
+
+    def _slot(self) -> None:
+        me = threading.current_thread()
+        while True:
+            item = self.work.get()
+            if item is None:
+                return
+            item.thread = me
+            close_old_connections()
+            try:
+                outcome = execute(item.execution, item.cancel_event)
+            finally:
+                close_old_connections()
+            self.results.put((item, outcome))
+            self.wake.set()
+            if me in self.abandoned:
+                return  # replaced after a timeout; its successor has the slot
+
+    def _collect_results(self) -> None:
+        while True:
+            try:
+                item, outcome = self.results.get_nowait()
+            except queue.Empty:
+                return
+            if self.running.get(item.execution.pk) is not item:
+                continue  # timed out earlier and already recorded
+            del self.running[item.execution.pk]
+            if item.cancel_event.is_set() and outcome.state == ExecutionState.CANCELLED:
+                outcome.error = outcome.error or "Cancelled while running."
+            self._log_outcome(item, outcome)
+            self.pending.append(outcome)
+
+    def _enforce_timeouts(self) -> None:
+        now = time.monotonic()
+        for execution_id, item in list(self.running.items()):
+            if now < item.deadline:
+                continue
+            timeout = item.execution.job.effective_timeout
+            item.cancel_event.set()
+            del self.running[execution_id]
+            outcome = engine.Outcome(
+                item.execution,
+                ExecutionState.FAILED,
+                error=f"Timed out after {timeout} s; the handler was abandoned.",
+            )
+            self._log_outcome(item, outcome)
+            self.pending.append(outcome)
+            if item.thread is not None:
+                self.abandoned.add(item.thread)
+                self._start_slot()
+
+    def _record(self) -> int:
+        if not self.pending:
+            return 0
+        outcomes, self.pending = self.pending, []
+        try:
+            engine.outcomes_record(worker=self.worker, outcomes=outcomes)
+        except DatabaseError:
+            self.pending = outcomes + self.pending  # written once the database is back
+            raise
+        return len(outcomes)
+
+    def _log_outcome(self, item: Running, outcome: engine.Outcome) -> None:
+        execution = item.execution
+        duration = time.monotonic() - item.started
+        level = logging.INFO if outcome.state == ExecutionState.SUCCEEDED else logging.WARNING
+        logger.log(
+            level,
+            "Execution %s job=%s job_id=%s execution_id=%s attempt=%s duration=%.3fs%s",
+            outcome.state,
+            execution.job.name,
+            execution.job_id,
+            execution.pk,
+            execution.attempt,
+            duration,
+            f" error={outcome.error!r}" if outcome.error else "",
+            extra=log_fields(execution, worker=self.name, duration=round(duration, 6)),
+        )
+
+    # --- Heartbeat and cancellation ----------------------------------------------------
+
+    def _heartbeat(self) -> None:
+        self.check_cancels.clear()
+        held = engine.worker_heartbeat(worker=self.worker)
+        self.last_heartbeat = time.monotonic()
+        for execution_id, cancel_requested in held.items():
+            item = self.running.get(execution_id)
+            if item is not None and cancel_requested and not item.cancel_event.is_set():
+                logger.info("Cancelling running execution execution_id=%s", execution_id)
+                item.cancel_event.set()
+        # Held in the database but not running here: a claim whose reply never arrived.
+        lost = [pk for pk in held if pk not in self.running]
+        recorded = {o.execution.pk for o in self.pending}
+        lost = [pk for pk in lost if pk not in recorded]
+        if lost:
+            logger.warning("Releasing executions claimed without reply ids=%s", lost)
+            engine.executions_release(worker=self.worker, ids=lost)
+
+    def _listen(self) -> None:
+        """Wake the main thread on NOTIFY; reconnect with backoff when the server goes away."""
+        params = connection.get_connection_params()
+        params.pop("cursor_factory", None)
+        params.pop("context", None)
+        delay = 0.5
+        while not self.stopping.is_set():
+            try:
+                with psycopg.connect(**params, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {engine.NOTIFY_CHANNEL}")
+                    delay = 0.5
+                    self.wake.set()  # we may have missed notifications while away
+                    while not self.stopping.is_set():
+                        for note in conn.notifies(timeout=1.0):
+                            if note.payload.startswith(engine.CANCEL_PREFIX):
+                                self.check_cancels.set()
+                            elif note.payload not in self.queues:
+                                continue
+                            self.wake.set()
+            except psycopg.Error as exc:
+                logger.warning("Listener lost its connection, retrying in %.1f s: %s", delay, exc)
+                self.stopping.wait(delay)
+                delay = min(delay * 2, MAX_DB_BACKOFF)
+
+    # --- Shutdown -----------------------------------------------------------------------
+
+    def _shutdown(self) -> None:
+        deadline = time.monotonic() + self.grace
+        while self.running and time.monotonic() < deadline:
+            self.wake.wait(min(0.1, max(0.0, deadline - time.monotonic())))
+            self.wake.clear()
+            self._collect_results()
+            self._enforce_timeouts()
+        for item in self.running.values():
+            item.cancel_event.set()
+        leftover = list(self.running)
+
+        def finish() -> bool:
+            self._record()
+            if leftover:
+                released = engine.executions_release(worker=self.worker, ids=leftover)
+                logger.warning("Released %d unfinished executions to the queue", released)
+            if self.worker is not None:
+                engine.worker_stop(worker=self.worker)
+            return True
+
+        self.stopping.set()
+        try:
+            # Past the lease our executions are rescued by others anyway.
+            self._retry_database(finish, give_up_after=settings.WORKER_LEASE_SECONDS)
+        finally:
+            for _ in self.slots:
+                self.work.put(None)
+            self._restore_signal_handlers()
+            logger.info("Worker stopped name=%s", self.name)
