@@ -125,8 +125,9 @@ def executions_claim(*, worker: Worker, queues: list[str], limit: int) -> list[E
         " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     )
     queue_params = ", ".join(["%s"] * len(queues))
-    # One statement: the subquery picks and locks the rows (other workers skip them), the
-    # UPDATE marks them ours. On SQLite the IMMEDIATE transaction mode serialises claims.
+    # One statement, so one short transaction of its own: the subquery picks and locks the
+    # rows (other workers skip them), the UPDATE marks them ours. SQLite, which has no row
+    # locks, runs the statement under its database write lock.
     sql = f"""
         UPDATE {table} SET state = %s, worker_id = %s, started_at = %s
         WHERE id IN (
@@ -138,7 +139,7 @@ def executions_claim(*, worker: Worker, queues: list[str], limit: int) -> list[E
         RETURNING id
     """
     params = [ExecutionState.RUNNING, worker.pk, now, ExecutionState.QUEUED, *queues, now, limit]
-    with transaction.atomic(), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
         ids = [row[0] for row in cursor.fetchall()]
     if not ids:

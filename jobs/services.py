@@ -18,12 +18,14 @@ from . import engine, schedules
 from .exceptions import HandlerNotFound, InvalidTransition, ValidationError
 from .models import Execution, Job
 from .states import (
+    JOB_ACTIONS,
     JOB_TRANSITIONS,
     ExecutionState,
     JobState,
     MisfirePolicy,
     ScheduleType,
-    sources_for,
+    execution_allows,
+    job_allows,
 )
 
 SCHEDULE_FIELDS = ("schedule_type", "run_at", "interval_seconds", "cron", "timezone")
@@ -155,7 +157,7 @@ def job_update(*, job: Job, **changes) -> Job:
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
-    if job.state == JobState.CANCELLED:
+    if not job_allows(job.state, "edit"):
         raise InvalidTransition(obj="job", state=job.state, action="edit")
     current = {name: getattr(job, name) for name in EDITABLE_FIELDS}
     fields = job_validate({**current, **changes})
@@ -184,7 +186,7 @@ def job_reschedule(*, job: Job, **schedule) -> Job:
         raise ValidationError({name: ["Not a schedule field."] for name in sorted(bad)})
     if not schedule:
         raise ValidationError({"run_at": ["Give run_at or new schedule fields."]})
-    if job.state == JobState.CANCELLED:
+    if not job_allows(job.state, "reschedule"):
         raise InvalidTransition(obj="job", state=job.state, action="reschedule")
     if "run_at" in schedule and "schedule_type" not in schedule:
         # A bare new time makes it a one-time job, the common "move this run" request.
@@ -202,8 +204,8 @@ def job_reschedule(*, job: Job, **schedule) -> Job:
 
 
 def _transition_job(job: Job, target: str, *, action: str, **extra) -> Job:
-    """Move `job` to `target` if its current state allows it (a conditional UPDATE)."""
-    sources = sources_for(JOB_TRANSITIONS, target)
+    """Move `job` to `target` if its current state allows `action` (a conditional UPDATE)."""
+    sources = [s for s in JOB_ACTIONS[action] if target in JOB_TRANSITIONS[s]]
     updated = Job.objects.filter(pk=job.pk, state__in=sources).update(
         state=target, updated_at=timezone.now(), **extra
     )
@@ -223,7 +225,7 @@ def job_pause(*, job: Job) -> Job:
 
 def job_resume(*, job: Job) -> Job:
     """Make a paused job active again, from its next occurrence after now."""
-    if job.state != JobState.PAUSED:
+    if not job_allows(job.state, "resume"):
         raise InvalidTransition(obj="job", state=job.state, action="resume")
     now = timezone.now()
     with transaction.atomic():
@@ -254,7 +256,7 @@ def job_cancel(*, job: Job) -> Job:
 
 def job_trigger(*, job: Job) -> Execution:
     """Queue a run of `job` now, leaving its schedule as it is."""
-    if job.state == JobState.CANCELLED:
+    if not job_allows(job.state, "trigger"):
         raise InvalidTransition(obj="job", state=job.state, action="trigger")
     now = timezone.now()
     with transaction.atomic():
@@ -282,11 +284,10 @@ def job_delete(*, job: Job) -> None:
 
 def execution_retry(*, execution: Execution) -> Execution:
     """Queue a new attempt of a dead (or cancelled) execution's occurrence."""
-    allowed = (ExecutionState.DEAD, ExecutionState.CANCELLED)
-    if execution.state not in allowed:
+    if not execution_allows(execution.state, "retry"):
         raise InvalidTransition(obj="execution", state=execution.state, action="retry")
     job = execution.job
-    if job.state == JobState.CANCELLED:
+    if not job_allows(job.state, "trigger"):
         raise InvalidTransition(obj="execution of a job that", state=job.state, action="retry")
     now = timezone.now()
     try:
@@ -301,7 +302,7 @@ def execution_retry(*, execution: Execution) -> Execution:
                 created_at=now,
             )
             if job.state == JobState.FAILED:
-                _transition_job(job, JobState.ACTIVE, action="retry")
+                _transition_job(job, JobState.ACTIVE, action="reschedule")
             engine.notify(job.queue)
     except IntegrityError:
         # The unique (job, scheduled_for, attempt) key: this attempt was already retried.
@@ -313,6 +314,7 @@ def execution_cancel(*, execution: Execution) -> Execution:
     """Cancel a queued execution, or ask a running one to stop."""
     now = timezone.now()
     with transaction.atomic():
+        # Both moves are conditional UPDATEs: a worker claiming the row meanwhile wins.
         updated = Execution.objects.filter(pk=execution.pk, state=ExecutionState.QUEUED).update(
             state=ExecutionState.CANCELLED, finished_at=now, error="Cancelled."
         )

@@ -43,6 +43,18 @@ JOB_TRANSITIONS: dict[str, frozenset[str]] = {
     JobState.CANCELLED: frozenset(),
 }
 
+# What each operation on a job accepts, by the job's current state. Services check these
+# (with a conditional UPDATE), the admin and API offer only what they allow.
+_UNFINISHED = frozenset({JobState.ACTIVE, JobState.PAUSED})
+JOB_ACTIONS: dict[str, frozenset[str]] = {
+    "pause": frozenset({JobState.ACTIVE}),
+    "resume": frozenset({JobState.PAUSED}),
+    "cancel": _UNFINISHED,
+    "trigger": frozenset(set(JobState.values) - {JobState.CANCELLED}),
+    "edit": frozenset(set(JobState.values) - {JobState.CANCELLED}),
+    "reschedule": frozenset(set(JobState.values) - {JobState.CANCELLED}),
+}
+
 
 class ExecutionState(models.TextChoices):
     # Waiting for run_after; any worker of its queue may claim it.
@@ -84,7 +96,19 @@ FINISHED_EXECUTION_STATES = frozenset(
     }
 )
 
+# What each operation on an execution accepts, by the execution's current state.
+EXECUTION_ACTIONS: dict[str, frozenset[str]] = {
+    "retry": frozenset({ExecutionState.DEAD, ExecutionState.CANCELLED}),
+    # Queued: cancelled at once. Running: asked to stop; the handler decides when.
+    "cancel": frozenset({ExecutionState.QUEUED, ExecutionState.RUNNING}),
+}
 
-def sources_for(transitions: dict[str, frozenset[str]], target: str) -> list[str]:
-    """Return the states from which `target` may be reached."""
-    return [source for source, targets in transitions.items() if target in targets]
+
+def job_allows(job_state: str, action: str) -> bool:
+    """Return True if a job in `job_state` accepts `action`."""
+    return job_state in JOB_ACTIONS[action]
+
+
+def execution_allows(execution_state: str, action: str) -> bool:
+    """Return True if an execution in `execution_state` accepts `action`."""
+    return execution_state in EXECUTION_ACTIONS[action]

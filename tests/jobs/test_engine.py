@@ -1,0 +1,187 @@
+"""The engine's SQL: claim order and locking, materialisation, outcomes, rescue."""
+
+from datetime import timedelta
+
+import psycopg
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from jobs import engine, services
+from jobs.models import Execution, Job, Worker
+from jobs.states import ExecutionState, JobState
+from tests.conftest import database_url
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def worker():
+    return Worker.objects.create(name="w", hostname="h", pid=1, queues=["default"])
+
+
+def trigger(name="j", **fields):
+    job = services.job_create(
+        name=name,
+        handler="noop",
+        schedule_type="cron",
+        cron="0 0 1 1 *",
+        **fields,
+    )
+    return services.job_trigger(job=job)
+
+
+def test_claim_takes_highest_priority_then_oldest_first(worker):
+    low = trigger("low", priority=0)
+    high_new = trigger("high new", priority=5)
+    high_old = trigger("high old", priority=5)
+    Execution.objects.filter(pk=high_old.pk).update(run_after=timezone.now() - timedelta(minutes=1))
+    claimed = engine.executions_claim(worker=worker, queues=["default"], limit=3)
+    assert [e.pk for e in claimed] == [high_old.pk, high_new.pk, low.pk]
+    assert all(e.state == ExecutionState.RUNNING and e.worker_id == worker.pk for e in claimed)
+
+
+def test_claim_takes_only_due_executions_of_the_workers_queues(worker):
+    other_queue = trigger("mail", queue="mail")
+    future = trigger("future")
+    Execution.objects.filter(pk=future.pk).update(run_after=timezone.now() + timedelta(hours=1))
+    due = trigger("due")
+    claimed = engine.executions_claim(worker=worker, queues=["default"], limit=10)
+    assert [e.pk for e in claimed] == [due.pk]
+    assert Execution.objects.get(pk=other_queue.pk).state == ExecutionState.QUEUED
+
+
+def test_claim_is_two_queries(worker, django_assert_num_queries):
+    for i in range(5):
+        trigger(f"j{i}")
+    with django_assert_num_queries(2):  # the claiming UPDATE, then one read with the jobs
+        claimed = engine.executions_claim(worker=worker, queues=["default"], limit=5)
+        assert [e.job.name for e in claimed]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_claim_skips_rows_locked_by_another_connection(worker):
+    first, second = trigger("a"), trigger("b")
+    with psycopg.connect(database_url()) as other:
+        # Another worker's claim transaction holds `first` locked and is not committed yet.
+        other.execute("BEGIN")
+        other.execute("SELECT id FROM jobs_execution WHERE id = %s FOR UPDATE", [first.pk])
+        claimed = engine.executions_claim(worker=worker, queues=["default"], limit=2)
+        assert [e.pk for e in claimed] == [second.pk]
+        other.execute("ROLLBACK")
+    assert Execution.objects.get(pk=first.pk).state == ExecutionState.QUEUED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_materialise_skips_jobs_locked_by_another_connection():
+    past = timezone.now() - timedelta(seconds=1)
+    locked = services.job_create(
+        name="locked", handler="noop", schedule_type="interval", interval_seconds=60
+    )
+    free = services.job_create(
+        name="free", handler="noop", schedule_type="interval", interval_seconds=60
+    )
+    Job.objects.update(next_run_at=past)
+    with psycopg.connect(database_url()) as other:
+        other.execute("BEGIN")
+        other.execute("SELECT id FROM jobs_job WHERE id = %s FOR UPDATE", [locked.pk])
+        assert engine.jobs_materialise() == 1
+        other.execute("ROLLBACK")
+    assert not locked.executions.exists()
+    assert free.executions.count() == 1
+
+
+def test_materialise_advances_next_run_and_never_duplicates_an_occurrence():
+    job = services.job_create(
+        name="i", handler="noop", schedule_type="interval", interval_seconds=60
+    )
+    due = timezone.now() - timedelta(seconds=1)
+    Job.objects.filter(pk=job.pk).update(next_run_at=due)
+    assert engine.jobs_materialise() == 1
+    job.refresh_from_db()
+    assert job.next_run_at == due + timedelta(seconds=60)
+    # Someone puts next_run_at back (a stale copy, another host): the unique key holds.
+    Job.objects.filter(pk=job.pk).update(next_run_at=due)
+    engine.jobs_materialise()
+    assert job.executions.count() == 1
+
+
+def test_paused_jobs_are_not_materialised():
+    job = services.job_create(
+        name="p", handler="noop", schedule_type="interval", interval_seconds=60
+    )
+    Job.objects.filter(pk=job.pk).update(next_run_at=timezone.now(), state=JobState.PAUSED)
+    assert engine.jobs_materialise() == 0
+
+
+def test_failure_queues_the_next_attempt_after_the_backoff(worker):
+    execution = trigger("f", retry_backoff_seconds=10)
+    [claimed] = engine.executions_claim(worker=worker, queues=["default"], limit=1)
+    before = timezone.now()
+    retry = engine.execution_fail(execution=claimed, worker=worker, error="boom")
+    execution.refresh_from_db()
+    assert execution.state == ExecutionState.FAILED
+    assert retry.attempt == 2
+    assert timedelta(seconds=10) <= retry.run_after - before <= timedelta(seconds=12.6)
+
+
+@pytest.mark.parametrize("attempt", [1, 2, 3, 4, 5])
+def test_backoff_is_exponential_capped_and_never_early(attempt):
+    nominal = min(100, 2 * 2 ** (attempt - 1))
+    delays = [engine.backoff_seconds(base=2, attempt=attempt, cap=100) for _ in range(50)]
+    assert all(nominal <= d <= min(100, nominal * 1.25) for d in delays)
+    assert len(set(delays)) > 1 or nominal == 100  # jittered unless pinned at the cap
+
+
+def test_outcome_of_an_execution_no_longer_held_changes_nothing(worker):
+    execution = trigger("late")
+    [claimed] = engine.executions_claim(worker=worker, queues=["default"], limit=1)
+    # The lease lapsed and another worker rescued it meanwhile.
+    engine.execution_fail(execution=claimed, worker=None, error="Worker lost")
+    engine.outcomes_record(
+        worker=worker,
+        outcomes=[engine.Outcome(claimed, ExecutionState.SUCCEEDED, result={"late": True})],
+    )
+    execution.refresh_from_db()
+    assert (execution.state, execution.result) == (ExecutionState.FAILED, None)
+
+
+def test_rescue_takes_only_executions_of_stale_workers(worker):
+    alive = Worker.objects.create(name="alive", hostname="h", pid=2, queues=["default"])
+    mine = trigger("stale one")
+    theirs = trigger("alive one")
+    engine.executions_claim(worker=worker, queues=["default"], limit=1)
+    engine.executions_claim(worker=alive, queues=["default"], limit=1)
+    Worker.objects.filter(pk=worker.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+
+    assert engine.executions_rescue_stale() == 1
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert mine.state == ExecutionState.FAILED and "Worker lost" in mine.error
+    assert theirs.state == ExecutionState.RUNNING
+    assert mine.job.executions.filter(attempt=2, state=ExecutionState.QUEUED).exists()
+
+
+def test_release_puts_the_execution_back_as_the_same_attempt(worker):
+    execution = trigger("r")
+    engine.executions_claim(worker=worker, queues=["default"], limit=1)
+    assert engine.executions_release(worker=worker, ids=[execution.pk]) == 1
+    execution.refresh_from_db()
+    assert (execution.state, execution.attempt, execution.worker) == (
+        ExecutionState.QUEUED,
+        1,
+        None,
+    )
+
+
+def test_claim_plan_uses_the_partial_index(worker):
+    with CaptureQueriesContext(connection) as queries:
+        engine.executions_claim(worker=worker, queues=["default"], limit=10)
+    sql = queries.captured_queries[0]["sql"]
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("RESET enable_seqscan")
+    assert "execution_claim_idx" in plan

@@ -1,0 +1,63 @@
+"""The project as a whole: migrations in step with models, checks clean, commands fail clearly."""
+
+import os
+import subprocess
+import sys
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from tests.conftest import ROOT
+
+
+def manage(*args, env=None):
+    full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=full_env, capture_output=True, text=True
+    )
+
+
+@pytest.mark.django_db
+def test_models_and_migrations_agree():
+    call_command("makemigrations", "--check", "--dry-run", stdout=StringIO())
+
+
+def test_system_checks_are_clean():
+    out = StringIO()
+    call_command("check", stdout=out)
+    assert "no issues" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--concurrency", "0"], "--concurrency must be between 1 and 1000."),
+        (["--queues", " , "], "--queues needs at least one queue name"),
+        (["--poll-interval", "-1"], "--poll-interval must be a positive number"),
+    ],
+)
+def test_runworker_refuses_bad_options_with_one_line(args, message):
+    result = manage("runworker", *args)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_settings_refuse_to_start_without_a_secret_key_when_debug_is_off():
+    env = {"DJANGO_SETTINGS_MODULE": "scheduler_project.settings", "DEBUG": "0", "SECRET_KEY": ""}
+    result = manage("check", env=env)
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+@pytest.mark.django_db
+def test_createadmin_prints_a_password_once(django_user_model):
+    first, second = StringIO(), StringIO()
+    call_command("createadmin", stdout=first)
+    call_command("createadmin", stdout=second)
+    password = first.getvalue().split("password: ")[1].split()[0]
+    admin = django_user_model.objects.get(username="admin")
+    assert admin.is_superuser and admin.check_password(password)
+    assert password not in second.getvalue()
+    assert "already exists" in second.getvalue()
