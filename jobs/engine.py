@@ -5,8 +5,10 @@ Every state change is a conditional UPDATE (`... WHERE state = 'running' AND wor
 so a late writer (a worker whose lease lapsed, a second rescuer) changes nothing.
 """
 
+import json
 import logging
 import random
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -115,36 +117,63 @@ def next_job_due() -> datetime | None:
 # --- Claim ------------------------------------------------------------------------------
 
 
+def _columns(model, prefix: str) -> str:
+    return ", ".join(f'{prefix}."{f.column}"' for f in model._meta.concrete_fields)
+
+
+def _instance(model, values):
+    """Build a model instance from raw column values, converted as the ORM would."""
+    converted = [
+        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
+        for field, value in zip(model._meta.concrete_fields, values, strict=True)
+    ]
+    return model.from_db(connection.alias, None, converted)
+
+
 def executions_claim(*, worker: Worker, queues: list[str], limit: int) -> list[Execution]:
     """Mark up to `limit` due executions of `queues` running for `worker` and return them."""
     if limit <= 0 or not queues:
         return []
     now = timezone.now()
     table = Execution._meta.db_table
-    lock = (
-        " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-    )
+    postgres = connection.vendor == "postgresql"
     queue_params = ", ".join(["%s"] * len(queues))
     # One statement, so one short transaction of its own: the subquery picks and locks the
     # rows (other workers skip them), the UPDATE marks them ours. SQLite, which has no row
     # locks, runs the statement under its database write lock.
-    sql = f"""
+    claim = f"""
         UPDATE {table} SET state = %s, worker_id = %s, started_at = %s
         WHERE id IN (
             SELECT id FROM {table}
             WHERE state = %s AND queue IN ({queue_params}) AND run_after <= %s
             ORDER BY priority DESC, run_after, id
-            LIMIT %s{lock}
+            LIMIT %s{" FOR UPDATE SKIP LOCKED" if postgres else ""}
         )
-        RETURNING id
+        RETURNING {_columns(Execution, table) if postgres else "id"}
     """
     params = [ExecutionState.RUNNING, worker.pk, now, ExecutionState.QUEUED, *queues, now, limit]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        ids = [row[0] for row in cursor.fetchall()]
-    if not ids:
-        return []
-    claimed = list(Execution.objects.select_related("job").filter(pk__in=ids))
+    if postgres:
+        # The hot path: claim and read the jobs in one round trip.
+        job_table = Job._meta.db_table
+        width = len(Execution._meta.concrete_fields)
+        sql = f"""
+            WITH claimed AS ({claim})
+            SELECT claimed.*, {_columns(Job, "job")}
+            FROM claimed JOIN {job_table} AS job ON job.id = claimed.job_id
+        """
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        claimed = []
+        for row in rows:
+            execution = _instance(Execution, row[:width])
+            Execution.job.field.set_cached_value(execution, _instance(Job, row[width:]))
+            claimed.append(execution)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(claim, params)
+            ids = [row[0] for row in cursor.fetchall()]
+        claimed = list(Execution.objects.select_related("job").filter(pk__in=ids)) if ids else []
     claimed.sort(key=lambda e: (-e.priority, e.run_after, e.pk))
     return claimed
 
@@ -163,23 +192,23 @@ class Outcome:
     traceback: str = ""
 
 
-def outcomes_record(*, worker: Worker | None, outcomes: list[Outcome]) -> None:
-    """Record the outcomes of executions `worker` ran, in one transaction."""
+def outcomes_record(*, worker: Worker, outcomes: list[Outcome]) -> None:
+    """Record the outcomes of executions `worker` ran."""
     now = timezone.now()
-    with transaction.atomic():
-        for outcome in outcomes:
-            if outcome.state == ExecutionState.SUCCEEDED:
-                _record_success(outcome, worker=worker, now=now)
-            elif outcome.state == ExecutionState.CANCELLED:
-                _record_cancelled(outcome, worker=worker, now=now)
-            else:
-                execution_fail(
-                    execution=outcome.execution,
-                    worker=worker,
-                    error=outcome.error,
-                    traceback=outcome.traceback,
-                    now=now,
-                )
+    successes = [o for o in outcomes if o.state == ExecutionState.SUCCEEDED]
+    if successes:
+        _record_successes(successes, worker=worker, now=now)
+    for outcome in outcomes:
+        if outcome.state == ExecutionState.CANCELLED:
+            _record_cancelled(outcome, worker=worker, now=now)
+        elif outcome.state == ExecutionState.FAILED:
+            execution_fail(
+                execution=outcome.execution,
+                worker=worker,
+                error=outcome.error,
+                traceback=outcome.traceback,
+                now=now,
+            )
 
 
 def _held(execution: Execution, worker: Worker | None):
@@ -193,22 +222,55 @@ def _is_own_occurrence(execution: Execution) -> bool:
     return job.schedule_type == ScheduleType.ONCE and execution.scheduled_for == job.run_at
 
 
-def _record_success(outcome: Outcome, *, worker, now) -> None:
-    execution = outcome.execution
-    updated = _held(execution, worker).update(
-        state=ExecutionState.SUCCEEDED, finished_at=now, result=outcome.result
-    )
-    if not updated:
-        logger.warning(
-            "Execution no longer held, result dropped execution_id=%s job_id=%s",
-            execution.pk,
-            execution.job_id,
-        )
-        return
-    if _is_own_occurrence(execution):
-        Job.objects.filter(pk=execution.job_id, state=JobState.ACTIVE).update(
-            state=JobState.COMPLETED, updated_at=now
-        )
+def _record_successes(outcomes: list[Outcome], *, worker: Worker, now: datetime) -> None:
+    """Mark a batch of executions succeeded, and their one-time jobs completed, at once."""
+    table = Execution._meta.db_table
+    postgres = connection.vendor == "postgresql"
+    as_json = "CAST(%s AS jsonb)" if postgres else "%s"
+    cases, case_params, ids = [], [], []
+    for outcome in outcomes:
+        ids.append(outcome.execution.pk)
+        if outcome.result is not None:
+            cases.append(f"WHEN %s THEN {as_json}")
+            case_params += [outcome.execution.pk, json.dumps(outcome.result)]
+    result_sql = f"CASE id {' '.join(cases)} ELSE NULL END" if cases else "NULL"
+    update = f"""
+        UPDATE {table} SET state = %s, finished_at = %s, result = {result_sql}
+        WHERE id IN ({", ".join(["%s"] * len(ids))}) AND state = %s AND worker_id = %s
+        RETURNING id, job_id
+    """
+    params = [ExecutionState.SUCCEEDED, now, *case_params, *ids, ExecutionState.RUNNING, worker.pk]
+    completing = [o.execution.job_id for o in outcomes if _is_own_occurrence(o.execution)]
+    if postgres and completing:
+        # One statement (its own transaction): the executions, and the one-time jobs whose
+        # own run this was, provided the UPDATE above still found the execution ours.
+        update = f"""
+            WITH done AS ({update}), completed AS (
+                UPDATE {Job._meta.db_table} SET state = %s, updated_at = %s
+                WHERE id IN ({", ".join(["%s"] * len(completing))}) AND state = %s
+                AND id IN (SELECT job_id FROM done)
+            )
+            SELECT id, job_id FROM done
+        """
+        params += [JobState.COMPLETED, now, *completing, JobState.ACTIVE]
+        completing = []
+    # A second statement (SQLite) needs a transaction; one statement is one already.
+    with transaction.atomic() if completing else nullcontext(), connection.cursor() as cursor:
+        cursor.execute(update, params)
+        recorded = dict(cursor.fetchall())
+        done_jobs = [job_id for job_id in completing if job_id in recorded.values()]
+        if done_jobs:
+            Job.objects.filter(pk__in=done_jobs, state=JobState.ACTIVE).update(
+                state=JobState.COMPLETED, updated_at=now
+            )
+    for outcome in outcomes:
+        if outcome.execution.pk not in recorded:
+            # Rescued by another worker after our lease lapsed: its decision stands.
+            logger.warning(
+                "Execution no longer held, result dropped execution_id=%s job_id=%s",
+                outcome.execution.pk,
+                outcome.execution.job_id,
+            )
 
 
 def _record_cancelled(outcome: Outcome, *, worker, now) -> None:

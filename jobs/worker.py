@@ -77,6 +77,8 @@ class WorkerProcess:
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.check_cancels = threading.Event()
+        self.refresh_due = threading.Event()  # a job may have been added: re-read next_due
+        self.next_due = None  # when the next active job falls due, as last read
         self.slots: list[threading.Thread] = []
         self.abandoned: set[threading.Thread] = set()
         self.listener: threading.Thread | None = None
@@ -159,29 +161,37 @@ class WorkerProcess:
 
     def _tick(self) -> bool:
         """Do one round of work; return True if anything happened."""
-        now = time.monotonic()
+        mono = time.monotonic()
         self._collect_results()
         self._enforce_timeouts()
-        if now - self.last_heartbeat >= self.heartbeat_interval or self.check_cancels.is_set():
-            self._heartbeat()
-        materialised = 0
-        if now - self.last_maintenance >= self.poll_interval or self.burst:
-            engine.executions_rescue_stale()
-            materialised = engine.jobs_materialise()
-            self.last_maintenance = now
-        claimed = self._claim()
         finished = self._record()
+        if mono - self.last_heartbeat >= self.heartbeat_interval or self.check_cancels.is_set():
+            self._heartbeat()
+            engine.executions_rescue_stale()
+        materialised = 0
+        due_now = self.next_due is not None and self.next_due <= timezone.now()
+        if (
+            due_now
+            or self.refresh_due.is_set()
+            or mono - self.last_maintenance >= self.poll_interval
+        ):
+            self.refresh_due.clear()
+            materialised = engine.jobs_materialise()
+            self.next_due = engine.next_job_due()
+            self.last_maintenance = mono
+        claimed = self._claim()
+        idle = not (claimed or materialised or self.running)
+        if self.burst and idle and self.last_maintenance != mono:
+            # Before a burst worker leaves, it looks for due jobs once more.
+            self.refresh_due.set()
+            return True
         return bool(claimed or finished or materialised)
 
     def _idle_timeout(self) -> float:
-        """Sleep until the next poll, or sooner if a job falls due before it."""
+        """Sleep until the next poll, or sooner if a job falls due or a timeout expires."""
         timeout = self.poll_interval
-        try:
-            due = engine.next_job_due()
-        except DatabaseError:
-            return timeout
-        if due is not None:
-            timeout = min(timeout, max(0.0, (due - timezone.now()).total_seconds()))
+        if self.next_due is not None:
+            timeout = min(timeout, max(0.0, (self.next_due - timezone.now()).total_seconds()))
         if self.running:
             soonest = min(r.deadline for r in self.running.values())
             timeout = min(timeout, max(0.0, soonest - time.monotonic()))
@@ -225,15 +235,16 @@ class WorkerProcess:
             item = Running(execution)
             item.deadline = item.started + job.effective_timeout
             self.running[execution.pk] = item
-            logger.info(
-                "Execution started job=%s handler=%s job_id=%s execution_id=%s attempt=%s",
-                job.name,
-                job.handler,
-                job.pk,
-                execution.pk,
-                execution.attempt,
-                extra=log_fields(execution, worker=self.name),
-            )
+            if logger.isEnabledFor(logging.INFO):
+                logger.info(
+                    "Execution started job=%s handler=%s job_id=%s execution_id=%s attempt=%s",
+                    job.name,
+                    job.handler,
+                    job.pk,
+                    execution.pk,
+                    execution.attempt,
+                    extra=log_fields(execution, worker=self.name),
+                )
             self.work.put(item)
         return len(claimed)
 
@@ -307,6 +318,8 @@ class WorkerProcess:
         execution = item.execution
         duration = time.monotonic() - item.started
         level = logging.INFO if outcome.state == ExecutionState.SUCCEEDED else logging.WARNING
+        if not logger.isEnabledFor(level):
+            return
         logger.log(
             level,
             "Execution %s job=%s job_id=%s execution_id=%s attempt=%s duration=%.3fs%s",
@@ -355,7 +368,9 @@ class WorkerProcess:
                         for note in conn.notifies(timeout=1.0):
                             if note.payload.startswith(engine.CANCEL_PREFIX):
                                 self.check_cancels.set()
-                            elif note.payload not in self.queues:
+                            elif note.payload in self.queues:
+                                self.refresh_due.set()
+                            else:
                                 continue
                             self.wake.set()
             except psycopg.Error as exc:

@@ -52,12 +52,27 @@ def test_claim_takes_only_due_executions_of_the_workers_queues(worker):
     assert Execution.objects.get(pk=other_queue.pk).state == ExecutionState.QUEUED
 
 
-def test_claim_is_two_queries(worker, django_assert_num_queries):
+def test_claim_is_one_statement_that_also_reads_the_jobs(worker, django_assert_num_queries):
     for i in range(5):
-        trigger(f"j{i}")
-    with django_assert_num_queries(2):  # the claiming UPDATE, then one read with the jobs
+        trigger(f"j{i}", payload={})
+    with django_assert_num_queries(1):
         claimed = engine.executions_claim(worker=worker, queues=["default"], limit=5)
-        assert [e.job.name for e in claimed]
+        assert sorted(e.job.name for e in claimed) == [f"j{i}" for i in range(5)]
+        assert all(e.job.payload == {} and e.job.timezone == "UTC" for e in claimed)
+
+
+def test_recording_a_batch_of_successes_is_one_statement(worker, django_assert_num_queries):
+    job = services.job_create(
+        name="once", handler="noop", schedule_type="once", run_at=timezone.now()
+    )
+    trigger("recurring")
+    claimed = engine.executions_claim(worker=worker, queues=["default"], limit=5)
+    outcomes = [engine.Outcome(e, ExecutionState.SUCCEEDED, result={"n": e.pk}) for e in claimed]
+    with django_assert_num_queries(1):
+        engine.outcomes_record(worker=worker, outcomes=outcomes)
+    assert {e.result["n"] for e in Execution.objects.all()} == {e.pk for e in claimed}
+    job.refresh_from_db()
+    assert job.state == JobState.COMPLETED
 
 
 @pytest.mark.django_db(transaction=True)

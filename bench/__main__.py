@@ -1,0 +1,73 @@
+"""Run the benchmarks: `python -m bench [name ...]` (or `make bench`).
+
+Each benchmark runs in a database made for it on the server at DATABASE_URL and dropped
+afterwards, prints a table, and one JSON line per figure. BENCH_SCALE multiplies the sizes.
+"""
+
+import argparse
+import os
+import platform
+import sys
+
+from . import throughput
+from .common import SCALE, BenchDatabase, Figure
+
+BENCHMARKS = {"throughput": throughput.run}
+
+
+def machine() -> str:
+    cores = os.cpu_count()
+    return f"{platform.machine()}, {cores} cores, Python {platform.python_version()}"
+
+
+def print_table(figures: list[Figure]) -> None:
+    header = f"{'benchmark':<12} {'figure':<44} {'value':>12} {'baseline':>12} {'ratio':>7}"
+    print(header)
+    print("-" * len(header))
+    for f in figures:
+        base = "" if f.baseline is None else f"{f.baseline:,.1f}"
+        ratio = "" if f.ratio is None else f"{f.ratio:.2f}"
+        print(f"{f.benchmark:<12} {f.name:<44} {f.value:>9,.1f} {f.unit:<2} {base:>12} {ratio:>7}")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], default=[])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, to check it runs")
+    args = parser.parse_args(argv)
+    server = os.environ.get("DATABASE_URL")
+    if not server:
+        print("bench: set DATABASE_URL (or run `make bench`)", file=sys.stderr)
+        return 2
+    names = args.names or list(BENCHMARKS)
+    print(f"machine: {machine()}; BENCH_SCALE={SCALE:g}", flush=True)
+    figures: list[Figure] = []
+    for name in names:
+        with BenchDatabase(server) as db:
+            os.environ["DATABASE_URL"] = db.url
+            migrate(db.url)
+            results = BENCHMARKS[name](db.url, smoke=args.smoke)
+        os.environ["DATABASE_URL"] = server
+        for figure in results:
+            print(figure.line(), flush=True)
+        figures += results
+    print()
+    print_table(figures)
+    return 0
+
+
+def migrate(url: str) -> None:
+    import subprocess
+
+    from .common import ROOT, env_for
+
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env_for(url),
+        check=True,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
