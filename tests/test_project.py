@@ -61,3 +61,41 @@ def test_createadmin_prints_a_password_once(django_user_model):
     assert admin.is_superuser and admin.check_password(password)
     assert password not in second.getvalue()
     assert "already exists" in second.getvalue()
+
+
+def test_the_embedded_sqlite_setup_migrates_and_runs_a_job(tmp_path):
+    """What `make run` uses: SQLite with IMMEDIATE transactions, workers polling."""
+    env = {
+        "DJANGO_SETTINGS_MODULE": "scheduler_project.settings",
+        "DEBUG": "1",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    }
+    assert manage("migrate", "--noinput", env=env).returncode == 0
+    create = (
+        "from django.utils import timezone; from jobs import services\n"
+        "for i in range(20):\n"
+        "    services.job_create(name=f'j{i}', handler='noop', schedule_type='once',"
+        " run_at=timezone.now())\n"
+    )
+    assert manage("shell", "-c", create, env=env).returncode == 0
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "manage.py", "runworker", "--burst", "--concurrency", "3"],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for worker in workers:
+        out, _ = worker.communicate(timeout=60)
+        assert worker.returncode == 0, out
+    count = (
+        "from jobs.models import Execution\n"
+        "print(sorted(set(Execution.objects.values_list('state', flat=True))),"
+        " Execution.objects.count())"
+    )
+    result = manage("shell", "-c", count, env=env)
+    assert result.stdout.strip().splitlines()[-1] == "['succeeded'] 20"
