@@ -9,10 +9,15 @@ import os
 import platform
 import sys
 
-from . import throughput
+from . import cron, latency, scale, throughput
 from .common import SCALE, BenchDatabase, Figure
 
-BENCHMARKS = {"throughput": throughput.run}
+BENCHMARKS = {
+    "throughput": throughput.run,
+    "latency": latency.run,
+    "scale": scale.run,
+    "cron": cron.run,
+}
 
 
 def machine() -> str:

@@ -109,3 +109,32 @@ def wait_all(processes: list[subprocess.Popen], timeout: float = 600) -> None:
         _, err = process.communicate(timeout=max(1, deadline - time.monotonic()))
         if process.returncode != 0:
             raise RuntimeError(f"worker exited {process.returncode}: {err[-2000:]}")
+
+
+def use_database(url: str) -> None:
+    """Point this process's Django at `url` (set up Django on first use)."""
+    import django
+    from django.db import connections
+
+    os.environ.update(BENCH_ENV)
+    os.environ["DATABASE_URL"] = url
+    from django.conf import settings
+
+    if not settings.configured or not hasattr(settings, "_wrapped") or not django.apps.apps.ready:
+        django.setup()
+    connections["default"].close()
+    connections["default"].settings_dict["NAME"] = url.rpartition("/")[2]
+
+
+def wait_for_worker(url: str, count: int = 1, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with psycopg.connect(url) as conn:
+            alive = conn.execute(
+                "SELECT count(*) FROM jobs_worker WHERE stopped_at IS NULL"
+            ).fetchone()[0]
+        if alive >= count:
+            time.sleep(0.5)  # past start-up, into its idle wait
+            return
+        time.sleep(0.1)
+    raise RuntimeError("worker did not start")

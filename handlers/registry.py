@@ -9,6 +9,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import jsonschema
@@ -50,10 +51,13 @@ class Handler:
     description: str = ""
     schema: dict = field(default_factory=lambda: ANY_OBJECT)
 
+    @cached_property
+    def validator(self) -> jsonschema.Draft202012Validator:
+        return jsonschema.Draft202012Validator(self.schema)
+
     def validate(self, payload) -> list[str]:
         """Return the payload's schema errors, as readable messages."""
-        validator = jsonschema.Draft202012Validator(self.schema)
-        errors = sorted(validator.iter_errors(payload), key=lambda e: list(e.absolute_path))
+        errors = sorted(self.validator.iter_errors(payload), key=lambda e: list(e.absolute_path))
         messages = []
         for error in errors:
             where = "/".join(str(part) for part in error.absolute_path)

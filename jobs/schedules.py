@@ -10,6 +10,7 @@ clock of the job's IANA timezone; across DST changes:
 Interval schedules count real seconds, so DST never shifts them.
 """
 
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -159,13 +160,30 @@ def upcoming(
 def _next_cron(expression: str, tz: ZoneInfo, after: datetime) -> datetime:
     after = after.astimezone(UTC)
     wall = after.astimezone(tz).replace(tzinfo=None)
-    # Step back a little: the same wall time may map to an instant after `after` (fold).
-    iterator = croniter(expression.strip(), wall - timedelta(hours=3), second_at_beginning=True)
+    # Wall times at or before `wall` resolve to instants at or before `after` (a repeated
+    # wall time resolves to its first pass), so the search starts right after it.
+    iterator = _cron_at(expression, wall)
     for _ in range(MAX_CRON_STEPS):
         candidate = _resolve_wall_time(iterator.get_next(datetime), tz)
         if candidate > after:
             return candidate
     raise ValueError(f"cron expression {expression!r} has no occurrence after {after}")
+
+
+_parsed = threading.local()  # per thread: a croniter is an iterator with state
+
+
+def _cron_at(expression: str, wall: datetime) -> croniter:
+    """Return a croniter for `expression` positioned at naive `wall`, parsing it only once."""
+    cache = _parsed.__dict__.setdefault("cache", {})
+    iterator = cache.get(expression)
+    if iterator is None:
+        if len(cache) > 1024:
+            cache.clear()
+        iterator = cache[expression] = croniter(expression.strip(), wall, second_at_beginning=True)
+    else:
+        iterator.set_current(wall, force=True)
+    return iterator
 
 
 def _resolve_wall_time(wall: datetime, tz: ZoneInfo) -> datetime:
@@ -198,7 +216,7 @@ def latest_at_or_before(schedule: Schedule, now: datetime, *, anchor: datetime) 
         return anchor
     tz = ZoneInfo(schedule.timezone)
     wall = now.astimezone(tz).replace(tzinfo=None) + timedelta(seconds=1)
-    iterator = croniter(schedule.cron.strip(), wall, second_at_beginning=True)
+    iterator = _cron_at(schedule.cron, wall)
     for _ in range(MAX_CRON_STEPS):
         candidate = _resolve_wall_time(iterator.get_prev(datetime), tz)
         if candidate <= now:

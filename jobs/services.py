@@ -121,7 +121,7 @@ def _first_run_at(job: Job, *, now: datetime) -> datetime | None:
 
 
 def _queue_if_due(job: Job, *, now: datetime) -> None:
-    """Materialise `job` straight away when it is already due, saving a worker round trip."""
+    """Materialise a saved `job` straight away when it is already due (no worker round trip)."""
     if job.state == JobState.ACTIVE and job.next_run_at and job.next_run_at <= now:
         engine.job_materialise(job, now=now)
         Job.objects.filter(pk=job.pk).update(
@@ -142,13 +142,18 @@ def job_create(*, owner=None, unique_key: str | None = None, **fields) -> Job:
     }
     fields = job_validate({**defaults, **fields})
     now = timezone.now()
+    job = Job(owner=owner, unique_key=unique_key, state=JobState.ACTIVE, **fields)
+    job.next_run_at = _first_run_at(job, now=now)
+    # Due already (the usual "run this now"): plan the first run before the INSERT, so the
+    # job is written once, beside its execution, in the same transaction.
+    due = job.next_run_at is not None and job.next_run_at <= now
+    rows = engine.occurrences_plan(job, now=now) if due else []
     with transaction.atomic():
-        job = Job(owner=owner, unique_key=unique_key, state=JobState.ACTIVE, **fields)
-        job.next_run_at = _first_run_at(job, now=now)
         job.save(force_insert=True)
-        _queue_if_due(job, now=now)
-        if job.next_run_at:
-            engine.notify(job.queue)
+        if rows:
+            engine.occurrences_queue(rows)
+        else:
+            engine.notify(job.queue)  # workers re-read when the next job falls due
     return job
 
 

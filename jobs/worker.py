@@ -97,7 +97,7 @@ class WorkerProcess:
             return 0  # stopped before the database ever answered
         for _ in range(self.concurrency):
             self._start_slot()
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and settings.WORKER_LISTEN:
             self.listener = threading.Thread(target=self._listen, name="listener", daemon=True)
             self.listener.start()
         logger.info(
@@ -165,27 +165,40 @@ class WorkerProcess:
         self._collect_results()
         self._enforce_timeouts()
         finished = self._record()
+        # Claim first: what a NOTIFY announced should start before anything else is done.
+        claimed = self._claim()
         if mono - self.last_heartbeat >= self.heartbeat_interval or self.check_cancels.is_set():
             self._heartbeat()
             engine.executions_rescue_stale()
         materialised = 0
         due_now = self.next_due is not None and self.next_due <= timezone.now()
-        if (
-            due_now
-            or self.refresh_due.is_set()
-            or mono - self.last_maintenance >= self.poll_interval
-        ):
+        maintain = due_now or mono - self.last_maintenance >= self.poll_interval
+        if maintain:
+            materialised = self._materialise()
+            claimed += self._claim()
+        elif self.refresh_due.is_set():
             self.refresh_due.clear()
-            materialised = engine.jobs_materialise()
             self.next_due = engine.next_job_due()
-            self.last_maintenance = mono
-        claimed = self._claim()
         idle = not (claimed or materialised or self.running)
-        if self.burst and idle and self.last_maintenance != mono:
+        if self.burst and idle and not maintain:
             # Before a burst worker leaves, it looks for due jobs once more.
-            self.refresh_due.set()
+            self.last_maintenance = 0.0
             return True
         return bool(claimed or finished or materialised)
+
+    def _materialise(self) -> int:
+        """Queue what is due, batch after batch for up to a poll interval; return how many."""
+        started = time.monotonic()
+        self.refresh_due.clear()
+        total = 0
+        while True:
+            queued = engine.jobs_materialise()
+            total += queued
+            if not queued or time.monotonic() - started > self.poll_interval:
+                break
+        self.next_due = engine.next_job_due()
+        self.last_maintenance = time.monotonic()
+        return total
 
     def _idle_timeout(self) -> float:
         """Sleep until the next poll, or sooner if a job falls due or a timeout expires."""

@@ -131,6 +131,9 @@ WORKER_HEARTBEAT_SECONDS = env.float("WORKER_HEARTBEAT_SECONDS", default=5.0)
 WORKER_LEASE_SECONDS = env.float("WORKER_LEASE_SECONDS", default=30.0)
 WORKER_POLL_SECONDS = env.float("WORKER_POLL_SECONDS", default=1.0)
 WORKER_SHUTDOWN_GRACE_SECONDS = env.float("WORKER_SHUTDOWN_GRACE_SECONDS", default=30.0)
+# PostgreSQL LISTEN/NOTIFY wake-ups; off means polling only (e.g. behind PgBouncer in
+# transaction pooling mode, which cannot hold a LISTEN).
+WORKER_LISTEN = env.bool("WORKER_LISTEN", default=True)
 JOB_DEFAULT_TIMEOUT_SECONDS = env.int("JOB_DEFAULT_TIMEOUT_SECONDS", default=3600)
 RETRY_BACKOFF_MAX_SECONDS = env.int("RETRY_BACKOFF_MAX_SECONDS", default=3600)
 MISFIRE_GRACE_SECONDS = env.int("MISFIRE_GRACE_SECONDS", default=60)
