@@ -257,6 +257,9 @@ def plan_due(
             occurrences.append(current)
             current = next_after(schedule, current, anchor=current)
         return Plan(occurrences, current)
+    following = next_after(schedule, next_run_at, anchor=next_run_at)
+    if following is not None and following > now:
+        return Plan([next_run_at], following)  # on time: nothing was missed
     latest = latest_at_or_before(schedule, now, anchor=next_run_at)
     following = next_after(schedule, latest, anchor=latest)
     if misfire_policy == "skip" and now - latest > grace:
