@@ -200,3 +200,28 @@ def test_claim_plan_uses_the_partial_index(worker):
         plan = "\n".join(row[0] for row in cursor.fetchall())
         cursor.execute("RESET enable_seqscan")
     assert "execution_claim_idx" in plan
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [("run_once", 1), ("skip", 0), ("run_all", 3)],
+)
+def test_misfire_policy_decides_what_runs_after_downtime(policy, expected):
+    job = services.job_create(
+        name=policy,
+        handler="noop",
+        schedule_type="interval",
+        interval_seconds=600,
+        misfire_policy=policy,
+    )
+    # Workers were down for 25 minutes: occurrences 25, 15 and 5 minutes ago were missed,
+    # the latest one by more than MISFIRE_GRACE_SECONDS (60).
+    missed_since = timezone.now() - timedelta(minutes=25)
+    Job.objects.filter(pk=job.pk).update(next_run_at=missed_since)
+    engine.jobs_materialise()
+    assert job.executions.count() == expected
+    job.refresh_from_db()
+    assert job.next_run_at == missed_since + timedelta(minutes=30)
+    if policy == "run_once":
+        # The one run stands for the latest missed occurrence.
+        assert job.executions.get().scheduled_for == missed_since + timedelta(minutes=20)
