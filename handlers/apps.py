@@ -11,5 +11,6 @@ class HandlersConfig(AppConfig):
     def ready(self):
         # Importing the modules runs their @register decorators.
         import_module("handlers.builtin")
+        import_module("handlers.notification")
         for module in getattr(settings, "SCHEDULER_HANDLER_MODULES", []):
             import_module(module)

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from . import notifications, signals
 from .models import Execution, Job, Worker
 from .schedules import Schedule, plan_due
 from .states import ExecutionState, JobState, ScheduleType
@@ -315,15 +316,22 @@ def _record_successes(outcomes: list[Outcome], *, worker: Worker, now: datetime)
         """
         params += [JobState.COMPLETED, now, *completing, JobState.ACTIVE]
         completing = []
-    # A second statement (SQLite) needs a transaction; one statement is one already.
-    with transaction.atomic() if completing else nullcontext(), connection.cursor() as cursor:
-        cursor.execute(update, params)
-        recorded = dict(cursor.fetchall())
+    # Notifications are queued in the transaction that records the outcome. Without them
+    # (the usual case) one statement is a transaction of its own.
+    extras = [o for o in outcomes if _wants_success_events(o.execution.job)]
+    needs_transaction = bool(completing or extras)
+    with transaction.atomic() if needs_transaction else nullcontext():
+        with connection.cursor() as cursor:
+            cursor.execute(update, params)
+            recorded = dict(cursor.fetchall())
         done_jobs = [job_id for job_id in completing if job_id in recorded.values()]
         if done_jobs:
             Job.objects.filter(pk__in=done_jobs, state=JobState.ACTIVE).update(
                 state=JobState.COMPLETED, updated_at=now
             )
+        for outcome in outcomes:
+            if outcome.execution.pk in recorded:
+                _after_success(outcome, now=now)
     for outcome in outcomes:
         if outcome.execution.pk not in recorded:
             # Rescued by another worker after our lease lapsed: its decision stands.
@@ -332,6 +340,44 @@ def _record_successes(outcomes: list[Outcome], *, worker: Worker, now: datetime)
                 outcome.execution.pk,
                 outcome.execution.job_id,
             )
+
+
+def _wants_success_events(job: Job) -> bool:
+    return notifications.wants(job, "success") or notifications.wants(job, "recovered")
+
+
+def _recovered(execution: Execution) -> bool:
+    """Whether this success follows a failure: of an earlier attempt or the last occurrence."""
+    if execution.attempt > 1:
+        return True
+    previous = (
+        Execution.objects.filter(job_id=execution.job_id, scheduled_for__lt=execution.scheduled_for)
+        .order_by("-scheduled_for", "-attempt")
+        .values_list("state", flat=True)
+        .first()
+    )
+    return previous == ExecutionState.DEAD
+
+
+def _after_success(outcome: Outcome, *, now: datetime) -> None:
+    """Events of a recorded success: notifications (in this transaction), then signals."""
+    execution = outcome.execution
+    execution.state, execution.finished_at, execution.result = (
+        ExecutionState.SUCCEEDED,
+        now,
+        outcome.result,
+    )
+    job = execution.job
+    if _wants_success_events(job):
+        notifications.queue(execution, "success", now=now)
+        if notifications.wants(job, "recovered") and _recovered(execution):
+            notifications.queue(execution, "recovered", now=now)
+    signals.send_after_commit(signals.execution_succeeded, Execution, execution=execution)
+    if _is_own_occurrence(execution):
+        before, job.state = job.state, JobState.COMPLETED
+        signals.send_after_commit(
+            signals.job_state_changed, Job, job=job, before=before, after=job.state
+        )
 
 
 def _record_cancelled(outcome: Outcome, *, worker, now) -> None:
@@ -366,10 +412,21 @@ def execution_fail(
                 execution.job_id,
             )
             return None
+        execution.state = ExecutionState.DEAD if dead else ExecutionState.FAILED
+        execution.finished_at, execution.error, execution.traceback = now, error, traceback
+        notifications.queue(execution, "dead" if dead else "failure", now=now)
+        signals.send_after_commit(
+            signals.execution_dead if dead else signals.execution_failed,
+            Execution,
+            execution=execution,
+        )
         if dead:
-            if _is_own_occurrence(execution):
-                Job.objects.filter(pk=job.pk, state=JobState.ACTIVE).update(
-                    state=JobState.FAILED, updated_at=now
+            if _is_own_occurrence(execution) and Job.objects.filter(
+                pk=job.pk, state=JobState.ACTIVE
+            ).update(state=JobState.FAILED, updated_at=now):
+                before, job.state = job.state, JobState.FAILED
+                signals.send_after_commit(
+                    signals.job_state_changed, Job, job=job, before=before, after=job.state
                 )
             return None
         delay = backoff_seconds(base=job.retry_backoff_seconds, attempt=execution.attempt)

@@ -60,6 +60,18 @@ class Job(models.Model):
     # NULL, not "", for "no key": the partial unique constraint ignores NULLs.
     unique_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
 
+    # Notifications: which events (success, failure, dead, recovered) go where.
+    notify_on = models.JSONField(default=list, blank=True)
+    notify_emails = models.JSONField(default=list, blank=True)
+    notify_webhook_url = models.URLField(max_length=500, blank=True, default="")
+    notify_webhook_secret = models.CharField(
+        max_length=200, blank=True, default="", help_text="Signs webhook events (HMAC-SHA256)."
+    )
+    notify_digest_minutes = models.PositiveIntegerField(
+        default=15, help_text="At most one failure email per this many minutes (0: every one)."
+    )
+    last_failure_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
+
     state = models.CharField(max_length=10, choices=JobState.choices, default=JobState.ACTIVE)
     next_run_at = models.DateTimeField(null=True, blank=True)
     last_run_at = models.DateTimeField(null=True, blank=True)
@@ -242,3 +254,44 @@ class Worker(models.Model):
             return "stopped"
         lease = timedelta(seconds=settings.WORKER_LEASE_SECONDS)
         return "alive" if self.heartbeat_at >= utcnow() - lease else "stale"
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """The events `user` may read: about their own jobs, or all of them for staff."""
+        return self if user.is_staff else self.filter(owner_id=user.pk)
+
+
+class AuditEvent(models.Model):
+    """One change made by a person or a program. Append-only (a trigger enforces it)."""
+
+    created_at = models.DateTimeField(default=utcnow, db_index=True, editable=False)
+    # Plain ids, no foreign keys: the trail outlives the users and objects it names.
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    actor = models.CharField(max_length=150, help_text="Who: a username, or 'system'.")
+    via = models.CharField(max_length=100, help_text="From where: API token prefix, admin, …")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    action = models.CharField(max_length=30)
+    object_type = models.CharField(max_length=30)
+    object_id = models.CharField(max_length=64)
+    owner_id = models.BigIntegerField(
+        null=True, blank=True, db_index=True, help_text="Owner of the job concerned."
+    )
+    changes = models.JSONField(default=dict, blank=True, help_text="field -> [before, after]")
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")]
+
+    def __str__(self):
+        return f"{self.actor} {self.action} {self.object_type} {self.object_id}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ValueError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Audit events are append-only.")

@@ -9,12 +9,14 @@ import json
 from datetime import datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import URLValidator, validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from handlers.registry import get_handler
 
-from . import engine, schedules
+from . import audit, engine, notifications, schedules, signals
 from .exceptions import HandlerNotFound, InvalidTransition, ValidationError
 from .models import Execution, Job
 from .states import (
@@ -29,6 +31,13 @@ from .states import (
 )
 
 SCHEDULE_FIELDS = ("schedule_type", "run_at", "interval_seconds", "cron", "timezone")
+NOTIFY_FIELDS = (
+    "notify_on",
+    "notify_emails",
+    "notify_webhook_url",
+    "notify_webhook_secret",
+    "notify_digest_minutes",
+)
 EDITABLE_FIELDS = (
     "name",
     "handler",
@@ -40,8 +49,11 @@ EDITABLE_FIELDS = (
     "retry_backoff_seconds",
     "timeout_seconds",
     "misfire_policy",
+    *NOTIFY_FIELDS,
 )
+AUDITED_FIELDS = (*EDITABLE_FIELDS, "state")
 MAX_RETRIES_LIMIT = 100
+MAX_NOTIFY_EMAILS = 20
 MAX_BACKOFF_BASE_SECONDS = 7 * 24 * 3600
 
 
@@ -107,9 +119,41 @@ def job_validate(fields: dict) -> dict:
     if not (fields.get("queue") or "default").strip():
         errors.setdefault("queue", []).append("The queue name cannot be blank.")
 
+    _validate_notifications(fields, errors)
     if errors:
         raise ValidationError(errors)
     return fields
+
+
+def _validate_notifications(fields: dict, errors: dict) -> None:
+    def add(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    events = fields.get("notify_on") or []
+    if not isinstance(events, list) or any(e not in notifications.EVENTS for e in events):
+        add("notify_on", f"A list of events among: {', '.join(notifications.EVENTS)}.")
+    emails = fields.get("notify_emails") or []
+    if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
+        add("notify_emails", "A list of email addresses.")
+    else:
+        if len(emails) > MAX_NOTIFY_EMAILS:
+            add("notify_emails", f"At most {MAX_NOTIFY_EMAILS} addresses.")
+        for address in emails:
+            try:
+                validate_email(address)
+            except DjangoValidationError:
+                add("notify_emails", f"{address!r} is not an email address.")
+    url = fields.get("notify_webhook_url") or ""
+    if url:
+        try:
+            URLValidator(schemes=["http", "https"])(url)
+        except DjangoValidationError:
+            add("notify_webhook_url", "Enter an http(s) URL.")
+    minutes = fields.get("notify_digest_minutes")
+    if minutes is not None and not 0 <= minutes <= 24 * 60:
+        add("notify_digest_minutes", "Must be between 0 and 1440 minutes.")
+    if events and not (emails or url):
+        add("notify_on", "Events to notify need notify_emails or notify_webhook_url.")
 
 
 def _first_run_at(job: Job, *, now: datetime) -> datetime | None:
@@ -154,17 +198,33 @@ def job_create(*, owner=None, unique_key: str | None = None, **fields) -> Job:
             engine.occurrences_queue(rows)
         else:
             engine.notify(job.queue)  # workers re-read when the next job falls due
+        _audit(job, "create", audit.diff({}, audit.snapshot(job, AUDITED_FIELDS)))
     return job
+
+
+def _audit(job: Job, action: str, changes: dict | None = None) -> None:
+    audit.record(
+        action=action,
+        object_type="job",
+        object_id=job.pk,
+        owner_id=job.owner_id,
+        changes=changes,
+    )
 
 
 def job_update(*, job: Job, **changes) -> Job:
     """Change a job's definition; a schedule change recomputes next_run_at."""
+    return _job_update(job, changes, action="edit")
+
+
+def _job_update(job: Job, changes: dict, *, action: str) -> Job:
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
     if not job_allows(job.state, "edit"):
         raise InvalidTransition(obj="job", state=job.state, action="edit")
     current = {name: getattr(job, name) for name in EDITABLE_FIELDS}
+    before = audit.snapshot(job, AUDITED_FIELDS)
     fields = job_validate({**current, **changes})
     schedule_changed = any(fields[name] != current[name] for name in SCHEDULE_FIELDS)
     now = timezone.now()
@@ -181,6 +241,9 @@ def job_update(*, job: Job, **changes) -> Job:
         if schedule_changed:
             _queue_if_due(job, now=now)
             engine.notify(job.queue)
+        changed = audit.diff(before, audit.snapshot(job, AUDITED_FIELDS))
+        if changed:
+            _audit(job, action, changed)
     return job
 
 
@@ -205,7 +268,7 @@ def job_reschedule(*, job: Job, **schedule) -> Job:
         # Clear the fields of the old type that the new one does not use.
         cleared = {"run_at": None, "interval_seconds": None, "cron": ""}
         schedule = {**cleared, **schedule}
-    return job_update(job=job, **schedule)
+    return _job_update(job, schedule, action="reschedule")
 
 
 def _transition_job(job: Job, target: str, *, action: str, **extra) -> Job:
@@ -217,15 +280,24 @@ def _transition_job(job: Job, target: str, *, action: str, **extra) -> Job:
     if not updated:
         current = Job.objects.filter(pk=job.pk).values_list("state", flat=True).first()
         raise InvalidTransition(obj="job", state=current or "deleted", action=action)
-    job.state = target
+    before, job.state = job.state, target
     for name, value in extra.items():
         setattr(job, name, value)
+    signals.send_after_commit(signals.job_state_changed, Job, job=job, before=before, after=target)
+    return job
+
+
+def _transition_audited(job: Job, target: str, *, action: str, **extra) -> Job:
+    with transaction.atomic():
+        before = job.state
+        _transition_job(job, target, action=action, **extra)
+        _audit(job, action, {"state": [before, target]})
     return job
 
 
 def job_pause(*, job: Job) -> Job:
     """Stop materialising new occurrences of `job` until it is resumed."""
-    return _transition_job(job, JobState.PAUSED, action="pause")
+    return _transition_audited(job, JobState.PAUSED, action="pause")
 
 
 def job_resume(*, job: Job) -> Job:
@@ -241,7 +313,7 @@ def job_resume(*, job: Job) -> Job:
         )
         # A one-time job whose run was already queued keeps waiting on it.
         next_run_at = None if pending else _first_run_at(job, now=now)
-        _transition_job(job, JobState.ACTIVE, action="resume", next_run_at=next_run_at)
+        _transition_audited(job, JobState.ACTIVE, action="resume", next_run_at=next_run_at)
         _queue_if_due(job, now=now)
         engine.notify(job.queue)
     return job
@@ -251,7 +323,7 @@ def job_cancel(*, job: Job) -> Job:
     """Stop `job` for good: queued runs are cancelled, running ones asked to stop."""
     now = timezone.now()
     with transaction.atomic():
-        _transition_job(job, JobState.CANCELLED, action="cancel", next_run_at=None)
+        _transition_audited(job, JobState.CANCELLED, action="cancel", next_run_at=None)
         job.executions.filter(state=ExecutionState.QUEUED).update(
             state=ExecutionState.CANCELLED, finished_at=now, error="Job cancelled."
         )
@@ -276,12 +348,15 @@ def job_trigger(*, job: Job) -> Execution:
         )
         Job.objects.filter(pk=job.pk).update(last_run_at=now)
         engine.notify(job.queue)
+        _audit(job, "trigger", {"execution": [None, execution.pk]})
     return execution
 
 
 def job_delete(*, job: Job) -> None:
     """Delete `job` and its history; a running attempt finishes but its outcome is dropped."""
-    job.delete()
+    with transaction.atomic():
+        _audit(job, "delete", audit.diff(audit.snapshot(job, AUDITED_FIELDS), {}))
+        job.delete()
 
 
 # --- Executions -------------------------------------------------------------------------
@@ -309,6 +384,7 @@ def execution_retry(*, execution: Execution) -> Execution:
             if job.state == JobState.FAILED:
                 _transition_job(job, JobState.ACTIVE, action="reschedule")
             engine.notify(job.queue)
+            _audit_execution(execution, "retry", {"retry": [None, retry.pk]})
     except IntegrityError:
         # The unique (job, scheduled_for, attempt) key: this attempt was already retried.
         raise InvalidTransition(obj="execution", state="already retried", action="retry") from None
@@ -323,13 +399,26 @@ def execution_cancel(*, execution: Execution) -> Execution:
         updated = Execution.objects.filter(pk=execution.pk, state=ExecutionState.QUEUED).update(
             state=ExecutionState.CANCELLED, finished_at=now, error="Cancelled."
         )
+        change = {"state": [ExecutionState.QUEUED, ExecutionState.CANCELLED]}
         if not updated:
             updated = Execution.objects.filter(
                 pk=execution.pk, state=ExecutionState.RUNNING
             ).update(cancel_requested=True)
+            change = {"cancel_requested": [False, True]}
         if not updated:
             execution.refresh_from_db()
             raise InvalidTransition(obj="execution", state=execution.state, action="cancel")
         engine.notify_cancel(execution.pk)
+        _audit_execution(execution, "cancel", change)
     execution.refresh_from_db()
     return execution
+
+
+def _audit_execution(execution: Execution, action: str, changes: dict) -> None:
+    audit.record(
+        action=action,
+        object_type="execution",
+        object_id=execution.pk,
+        owner_id=execution.job.owner_id,
+        changes=changes,
+    )

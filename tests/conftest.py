@@ -85,6 +85,7 @@ class WorkerProcess:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=10)
         self.log.close()
+        self.logpath.unlink(missing_ok=True)
 
 
 @pytest.fixture

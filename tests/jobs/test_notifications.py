@@ -1,0 +1,188 @@
+"""Notifications and signals: queued with the outcome, delivered once, never breaking the job."""
+
+import signal
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.core.management import call_command
+from django.dispatch import receiver
+from django.test import override_settings
+from django.utils import timezone
+
+from jobs import engine, services
+from jobs import signals as job_signals
+from jobs.models import Execution, Job, Worker
+from jobs.states import ExecutionState, JobState
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def failing_job(**fields):
+    defaults = {
+        "name": "flaky",
+        "handler": "probe",
+        "payload": {"mode": "fail"},
+        "schedule_type": "once",
+        "run_at": timezone.now(),
+        "max_retries": 2,
+        "retry_backoff_seconds": 0,
+        "notify_on": ["dead"],
+        "notify_emails": ["ops@example.com"],
+    }
+    return services.job_create(**{**defaults, **fields})
+
+
+def notification_jobs():
+    return Job.objects.filter(handler="notification")
+
+
+def fail_next(worker, job):
+    [execution] = engine.executions_claim(worker=worker, queues=[job.queue], limit=1)
+    engine.execution_fail(execution=execution, worker=worker, error="boom")
+    return execution
+
+
+def test_dead_notification_is_queued_only_when_the_last_attempt_fails():
+    job = failing_job()
+    worker = Worker.objects.create(name="w", hostname="h", pid=1, queues=["default"])
+    fail_next(worker, job)
+    fail_next(worker, job)
+    assert not notification_jobs().exists()  # attempts 1 and 2 failed with retries left
+    fail_next(worker, job)
+    [notification] = notification_jobs()
+    assert notification.payload["event"] == "dead"
+    assert notification.payload["attempt"] == 3
+    assert notification.owner_id == job.owner_id
+
+
+def test_dead_job_sends_exactly_one_email_through_the_worker():
+    job = failing_job()
+    call_command("runworker", burst=True, concurrency=2)
+    assert Execution.objects.filter(job=job, state=ExecutionState.DEAD).count() == 1
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert message.to == ["ops@example.com"]
+    assert message.subject == "[scheduler] dead: flaky"
+    assert "probe failed on attempt 3" in message.body
+
+
+def test_failure_digest_limits_a_flapping_job_to_one_email_per_window():
+    job = failing_job(
+        name="flapping",
+        schedule_type="interval",
+        run_at=None,
+        interval_seconds=60,
+        max_retries=0,
+        notify_on=["dead", "failure"],
+        notify_digest_minutes=15,
+    )
+    job = services.job_update(job=job, notify_on=["failure"], max_retries=5)
+    worker = Worker.objects.create(name="w", hostname="h", pid=1, queues=["default"])
+    for _ in range(4):
+        services.job_trigger(job=job)
+        fail_next(worker, job)
+    assert notification_jobs().count() == 1
+    # The window passes: the next failure mails again.
+    Job.objects.filter(pk=job.pk).update(
+        last_failure_notified_at=timezone.now() - timedelta(minutes=16)
+    )
+    services.job_trigger(job=job)
+    fail_next(worker, job)
+    assert notification_jobs().count() == 2
+
+
+def test_success_and_recovered_events_follow_a_failure():
+    job = failing_job(
+        payload={"mode": "succeed"}, notify_on=["success", "recovered"], max_retries=3
+    )
+    worker = Worker.objects.create(name="w", hostname="h", pid=1, queues=["default"])
+    [execution] = engine.executions_claim(worker=worker, queues=["default"], limit=1)
+    engine.execution_fail(execution=execution, worker=worker, error="once")
+    Execution.objects.filter(job=job, state=ExecutionState.QUEUED).update(run_after=timezone.now())
+    [retry] = engine.executions_claim(worker=worker, queues=["default"], limit=1)
+    engine.outcomes_record(
+        worker=worker, outcomes=[engine.Outcome(retry, ExecutionState.SUCCEEDED, result=None)]
+    )
+    events = sorted(notification_jobs().values_list("payload__event", flat=True))
+    assert events == ["recovered", "success"]
+
+
+@override_settings(EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend", EMAIL_PORT=9)
+def test_a_refusing_mail_server_fails_the_notification_not_the_job():
+    job = failing_job(payload={"mode": "succeed"}, notify_on=["success"])
+    call_command("runworker", burst=True)
+    assert Execution.objects.get(job=job).state == ExecutionState.SUCCEEDED
+    job.refresh_from_db()
+    assert job.state == JobState.COMPLETED
+    notification = notification_jobs().get()
+    attempt = notification.executions.get(attempt=1)
+    assert attempt.state == ExecutionState.FAILED
+    assert attempt.error.startswith(("SMTP", "ConnectionRefusedError")), attempt.error
+
+
+def test_signals_are_sent_after_the_outcome_commits():
+    seen = []
+
+    @receiver(job_signals.execution_dead)
+    def on_dead(sender, execution, **kwargs):
+        # After commit: the dead state is visible from the database already.
+        seen.append(("dead", Execution.objects.get(pk=execution.pk).state))
+
+    @receiver(job_signals.job_state_changed)
+    def on_state(sender, job, before, after, **kwargs):
+        seen.append(("job", before, after))
+
+    try:
+        failing_job(max_retries=0, notify_on=[], notify_emails=[])
+        call_command("runworker", burst=True)
+    finally:
+        job_signals.execution_dead.disconnect(on_dead)
+        job_signals.job_state_changed.disconnect(on_state)
+    assert ("dead", ExecutionState.DEAD) in seen
+    assert ("job", JobState.ACTIVE, JobState.FAILED) in seen
+
+
+def test_killed_worker_between_outcome_and_delivery_still_delivers_exactly_one(
+    start_worker, tmp_path
+):
+    mailbox = tmp_path / "mail"
+    mailbox.mkdir()
+    env = {"TEST_EMAIL_FILE_PATH": str(mailbox), "NOTIFICATION_QUEUE": "notify"}
+    failing_job(max_retries=0)
+    # This worker records the dead outcome (and, in the same transaction, the notification)
+    # but does not take the notify queue: it is killed before anyone delivers.
+    doomed = start_worker("--queues", "default", env=env)
+    wait_for(lambda: notification_jobs().exists(), message="the notification to be queued")
+    doomed.signal(signal.SIGKILL)
+    doomed.wait(timeout=10)
+    assert not any(mailbox.iterdir())
+
+    start_worker("--queues", "notify", env=env)
+    wait_for(
+        lambda: Execution.objects.filter(
+            job__handler="notification", state=ExecutionState.SUCCEEDED
+        ).exists(),
+        message="the notification to be delivered",
+    )
+    assert len(list(mailbox.iterdir())) == 1
+
+
+def test_notification_rules_are_validated():
+    from jobs.exceptions import ValidationError
+
+    with pytest.raises(ValidationError) as caught:
+        failing_job(
+            notify_on=["sometimes"],
+            notify_emails=["not-an-address"],
+            notify_webhook_url="ftp://example.com/x",
+            notify_digest_minutes=5000,
+        )
+    assert set(caught.value.errors) == {
+        "notify_on",
+        "notify_emails",
+        "notify_webhook_url",
+        "notify_digest_minutes",
+    }
+    assert not Job.objects.exists()
