@@ -134,6 +134,8 @@ WORKER_SHUTDOWN_GRACE_SECONDS = env.float("WORKER_SHUTDOWN_GRACE_SECONDS", defau
 # PostgreSQL LISTEN/NOTIFY wake-ups; off means polling only (e.g. behind PgBouncer in
 # transaction pooling mode, which cannot hold a LISTEN).
 WORKER_LISTEN = env.bool("WORKER_LISTEN", default=True)
+# Queue of notification deliveries; empty: the queue of the job they are about.
+NOTIFICATION_QUEUE = env.str("NOTIFICATION_QUEUE", default="")
 JOB_DEFAULT_TIMEOUT_SECONDS = env.int("JOB_DEFAULT_TIMEOUT_SECONDS", default=3600)
 RETRY_BACKOFF_MAX_SECONDS = env.int("RETRY_BACKOFF_MAX_SECONDS", default=3600)
 MISFIRE_GRACE_SECONDS = env.int("MISFIRE_GRACE_SECONDS", default=60)
