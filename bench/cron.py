@@ -5,6 +5,7 @@ import time
 import psycopg
 
 from .common import Figure, scaled, start_worker, summary, wait_for_worker
+from .seed import NO_NOTIFICATIONS
 
 FIRE_AFTER = 3.0  # seconds from seeding to the shared due time
 
@@ -13,12 +14,13 @@ def seed(url: str, n: int) -> None:
     with psycopg.connect(url) as conn:
         conn.execute("TRUNCATE jobs_execution, jobs_job, jobs_worker RESTART IDENTITY CASCADE")
         conn.execute(
-            """
+            f"""
             INSERT INTO jobs_job (id, name, handler, payload, schedule_type, cron, timezone,
                 queue, priority, max_retries, retry_backoff_seconds, misfire_policy, state,
-                next_run_at, created_at, updated_at)
-            SELECT gen_random_uuid(), 'cron ' || g, 'noop', '{}', 'cron', '* * * * *', 'UTC',
-                'default', 0, 3, 10, 'run_once', 'paused', NULL, now(), now()
+                next_run_at, created_at, updated_at, notify_on, notify_emails,
+                notify_webhook_url, notify_webhook_secret, notify_digest_minutes)
+            SELECT gen_random_uuid(), 'cron ' || g, 'noop', '{{}}', 'cron', '* * * * *', 'UTC',
+                'default', 0, 3, 10, 'run_once', 'paused', NULL, now(), now(), {NO_NOTIFICATIONS}
             FROM generate_series(1, %s) AS g
             """,
             [n],

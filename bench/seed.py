@@ -4,8 +4,10 @@ import psycopg
 
 JOB_COLUMNS = """
     id, name, handler, payload, schedule_type, run_at, cron, timezone, queue, priority,
-    max_retries, retry_backoff_seconds, misfire_policy, state, next_run_at, created_at, updated_at
+    max_retries, retry_backoff_seconds, misfire_policy, state, next_run_at, created_at, updated_at,
+    notify_on, notify_emails, notify_webhook_url, notify_webhook_secret, notify_digest_minutes
 """
+NO_NOTIFICATIONS = "'[]', '[]', '', '', 15"
 
 
 def reset(url: str) -> None:
@@ -20,7 +22,8 @@ def due_noop_jobs(url: str, n: int, *, state: str = "queued", run_after: str = "
             f"""
             INSERT INTO jobs_job ({JOB_COLUMNS})
             SELECT gen_random_uuid(), 'bench ' || g, 'noop', '{{}}', 'once', now(), '', 'UTC',
-                   'default', 0, 3, 10, 'run_once', 'active', NULL, now(), now()
+                   'default', 0, 3, 10, 'run_once', 'active', NULL, now(), now(),
+                   {NO_NOTIFICATIONS}
             FROM generate_series(1, %s) AS g
             """,
             [n],

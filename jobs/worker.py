@@ -17,7 +17,13 @@ from dataclasses import dataclass, field
 
 import psycopg
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+)
 from django.utils import timezone
 
 from . import engine
@@ -221,7 +227,10 @@ class WorkerProcess:
         while True:
             try:
                 return step()
-            except DatabaseError as exc:
+            except (OperationalError, InterfaceError) as exc:
+                # The server is away or the connection broke: worth waiting out. Other
+                # database errors (a missing table, bad SQL) are bugs or a deploy without
+                # migrations, and stop the worker with the error instead.
                 logger.warning(
                     "Database unavailable, retrying in %.1f s: %s", delay, str(exc).strip()
                 )
