@@ -44,6 +44,18 @@ def test_runworker_refuses_bad_options_with_one_line(args, message):
     assert "Traceback" not in result.stderr
 
 
+def test_runworker_on_an_unmigrated_database_exits_with_one_line(tmp_path):
+    env = {
+        "DJANGO_SETTINGS_MODULE": "scheduler_project.settings",
+        "DEBUG": "1",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}",
+    }
+    result = manage("runworker", "--burst", env=env)
+    assert result.returncode == 1
+    assert "The database is not migrated: run manage.py migrate first." in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_settings_refuse_to_start_without_a_secret_key_when_debug_is_off():
     env = {"DJANGO_SETTINGS_MODULE": "scheduler_project.settings", "DEBUG": "0", "SECRET_KEY": ""}
     result = manage("check", env=env)

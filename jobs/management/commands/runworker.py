@@ -1,8 +1,20 @@
 """`manage.py runworker`: run jobs on this host."""
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import OperationalError, ProgrammingError, connection
+from django.db.migrations.executor import MigrationExecutor
 
 from jobs.worker import WorkerProcess
+
+
+def unapplied_migrations() -> bool:
+    """Return True if migrations are missing; False also when the database cannot be asked
+    (the worker then waits for it like for any outage)."""
+    try:
+        executor = MigrationExecutor(connection)
+        return bool(executor.migration_plan(executor.loader.graph.leaf_nodes()))
+    except OperationalError:
+        return False
 
 
 def queue_list(value: str) -> list[str]:
@@ -45,6 +57,14 @@ class Command(BaseCommand):
             name=name,
             poll_interval=poll_interval,
         )
-        code = worker.run()
+        if unapplied_migrations():
+            raise CommandError("The database is not migrated: run manage.py migrate first.")
+        try:
+            code = worker.run()
+        except ProgrammingError as exc:
+            first_line = str(exc).strip().splitlines()[0]
+            raise CommandError(
+                f"{first_line} (is the database migrated? run: manage.py migrate)"
+            ) from exc
         if code:
             raise SystemExit(code)
