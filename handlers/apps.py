@@ -3,6 +3,19 @@ from importlib import import_module
 from django.apps import AppConfig
 from django.conf import settings
 
+from .registry import discover_entry_points
+
+# The built-in handlers, and the Django Tasks handler (it lives beside its backend in jobs).
+BUILTIN_MODULES = (
+    "handlers.builtin",
+    "handlers.notification",
+    "handlers.email",
+    "handlers.webhook",
+    "handlers.report",
+    "handlers.cleanup",
+    "jobs.tasks_backend",
+)
+
 
 class HandlersConfig(AppConfig):
     name = "handlers"
@@ -10,7 +23,9 @@ class HandlersConfig(AppConfig):
 
     def ready(self):
         # Importing the modules runs their @register decorators.
-        import_module("handlers.builtin")
-        import_module("handlers.notification")
+        for module in BUILTIN_MODULES:
+            import_module(module)
         for module in getattr(settings, "SCHEDULER_HANDLER_MODULES", []):
             import_module(module)
+        if getattr(settings, "SCHEDULER_HANDLER_ENTRY_POINTS", True):
+            discover_entry_points()

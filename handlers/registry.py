@@ -2,9 +2,11 @@
 
 A job stores a handler's registered name, never an import path, so nothing a user types can
 become code to run. Apps register handlers with `@register(...)` in a module their
-`AppConfig.ready()` imports (or list it in `SCHEDULER_HANDLER_MODULES`).
+`AppConfig.ready()` imports (or list it in `SCHEDULER_HANDLER_MODULES`); installed packages
+can name such a module under the entry point group `django_pgscheduler.handlers`.
 """
 
+import importlib.metadata
 import logging
 import threading
 from collections.abc import Callable
@@ -17,6 +19,9 @@ import jsonschema
 from jobs.exceptions import ExecutionCancelled, HandlerNotFound
 
 ANY_OBJECT = {"type": "object"}
+ENTRY_POINT_GROUP = "django_pgscheduler.handlers"
+
+logger = logging.getLogger("handlers")
 
 
 @dataclass
@@ -50,6 +55,12 @@ class Handler:
     func: Callable[[dict, HandlerContext], Any]
     description: str = ""
     schema: dict = field(default_factory=lambda: ANY_OBJECT)
+    # Rules a JSON Schema cannot say (limits read from settings, address syntax): called
+    # with a payload that already passed the schema, returns messages like validate().
+    check: Callable[[dict], list[str]] | None = None
+    # Run only for jobs the system creates (no owner), never for a user's job: e.g. the
+    # Django Tasks handler, which calls application functions with stored arguments.
+    internal: bool = False
 
     @cached_property
     def validator(self) -> jsonschema.Draft202012Validator:
@@ -62,23 +73,43 @@ class Handler:
         for error in errors:
             where = "/".join(str(part) for part in error.absolute_path)
             messages.append(f"{where}: {error.message}" if where else error.message)
+        if not messages and self.check is not None:
+            messages.extend(self.check(payload))
         return messages
 
 
 _registry: dict[str, Handler] = {}
 
 
-def register(name: str, *, description: str = "", schema: dict | None = None):
+def register(
+    name: str,
+    *,
+    description: str = "",
+    schema: dict | None = None,
+    check: Callable[[dict], list[str]] | None = None,
+    internal: bool = False,
+):
     """Register the decorated callable as the handler called `name`."""
     if schema is not None:
         jsonschema.Draft202012Validator.check_schema(schema)
 
     def decorator(func):
+        previous = _registry.get(name)
+        if previous is not None and _qualified_name(previous.func) != _qualified_name(func):
+            # Last one wins, as before; say so, since a job of this name now runs other code.
+            logger.warning(
+                "Handler name=%s re-registered: %s replaces %s",
+                name,
+                _qualified_name(func),
+                _qualified_name(previous.func),
+            )
         _registry[name] = Handler(
             name=name,
             func=func,
             description=description or (func.__doc__ or "").strip(),
             schema=schema or ANY_OBJECT,
+            check=check,
+            internal=internal,
         )
         return func
 
@@ -96,3 +127,29 @@ def get_handler(name: str) -> Handler:
 def all_handlers() -> list[Handler]:
     """Return every registered handler, by name."""
     return [_registry[name] for name in sorted(_registry)]
+
+
+def discover_entry_points(group: str = ENTRY_POINT_GROUP) -> list[str]:
+    """Import the handler modules that installed packages name in `group`; return their names.
+
+    An entry point names a module (`mypkg.handlers`) whose import runs its `@register`
+    decorators. One that fails to load is logged and skipped: a broken third-party package
+    must not stop the admin, the API or the workers (its jobs fail with HandlerNotFound).
+    """
+    loaded = []
+    for entry_point in importlib.metadata.entry_points(group=group):
+        try:
+            entry_point.load()
+        except Exception:
+            logger.exception(
+                "Cannot load handler entry point name=%s value=%s",
+                entry_point.name,
+                entry_point.value,
+            )
+        else:
+            loaded.append(entry_point.name)
+    return loaded
+
+
+def _qualified_name(func) -> str:
+    return f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', repr(func))}"

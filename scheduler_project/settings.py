@@ -153,3 +153,25 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Handlers. ---
+# The webhook handler refuses loopback, private, link-local, metadata and other non-public
+# addresses; list here the addresses or networks it may call anyway (e.g. "10.0.5.0/24").
+WEBHOOK_ALLOWED_ADDRESSES = env.list("WEBHOOK_ALLOWED_ADDRESSES", default=[])
+# The email handler (and emailed reports): at most this many recipients (to + cc + bcc).
+EMAIL_MAX_RECIPIENTS = env.int("EMAIL_MAX_RECIPIENTS", default=50)
+# The cleanup handler's default: finished history older than this many days is deleted.
+CLEANUP_RETENTION_DAYS = env.int("CLEANUP_RETENTION_DAYS", default=30)
+# Installed packages' handler modules (entry point group "django_pgscheduler.handlers").
+SCHEDULER_HANDLER_ENTRY_POINTS = env.bool("SCHEDULER_HANDLER_ENTRY_POINTS", default=True)
+# Modules holding Django @task functions beyond each installed app's `tasks` module.
+SCHEDULER_TASK_MODULES = env.list("SCHEDULER_TASK_MODULES", default=[])
+# Django's Tasks framework (django.tasks on Django 6, the django-tasks backport on 5.2):
+# `@task` functions are enqueued as jobs and run by `runworker`. QUEUES: [] allows any queue.
+TASKS = {
+    "default": {
+        "BACKEND": "jobs.tasks_backend.SchedulerBackend",
+        "QUEUES": [],
+        "OPTIONS": {"max_retries": env.int("TASKS_MAX_RETRIES", default=0)},
+    }
+}
