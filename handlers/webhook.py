@@ -11,9 +11,12 @@ import codecs
 import contextlib
 import ipaddress
 import json
+import ssl
 import time
 
+import certifi
 import httpx
+from django.conf import settings
 
 from jobs.exceptions import SchedulerError
 
@@ -202,7 +205,10 @@ def _send_pinned(target: netguard.Target, *, method, url, headers, content, time
         # session to another name on the same address. No proxies from the environment: a
         # proxy would connect by name, around the check.
         with httpx.Client(
-            trust_env=False, follow_redirects=False, timeout=httpx.Timeout(timeout)
+            trust_env=False,
+            follow_redirects=False,
+            timeout=httpx.Timeout(timeout),
+            verify=_tls_context(),
         ) as client:
             request = client.build_request(
                 method, pinned, headers=send_headers, content=content, extensions=extensions
@@ -247,6 +253,13 @@ def _read_capped(response: httpx.Response, *, deadline: float, timeout: float, u
     except httpx.HTTPError as exc:
         raise WebhookError(f"Reading the answer from {_loggable(url)} failed: {exc}") from None
     return b"".join(chunks)[:MAX_RESPONSE_BYTES], truncated
+
+
+def _tls_context() -> ssl.SSLContext:
+    """Certificates are checked against the URL's name, with WEBHOOK_CA_BUNDLE's CAs if set
+    (an internal CA), else with certifi's, as httpx does by default."""
+    bundle = getattr(settings, "WEBHOOK_CA_BUNDLE", "") or certifi.where()
+    return ssl.create_default_context(cafile=bundle)
 
 
 def _ip_literal(host: str):

@@ -158,6 +158,8 @@ LOGGING = {
 # The webhook handler refuses loopback, private, link-local, metadata and other non-public
 # addresses; list here the addresses or networks it may call anyway (e.g. "10.0.5.0/24").
 WEBHOOK_ALLOWED_ADDRESSES = env.list("WEBHOOK_ALLOWED_ADDRESSES", default=[])
+# A PEM file of the CAs webhook TLS certificates are checked against (default: certifi's).
+WEBHOOK_CA_BUNDLE = env.str("WEBHOOK_CA_BUNDLE", default="")
 # The email handler (and emailed reports): at most this many recipients (to + cc + bcc).
 EMAIL_MAX_RECIPIENTS = env.int("EMAIL_MAX_RECIPIENTS", default=50)
 # The cleanup handler's default: finished history older than this many days is deleted.

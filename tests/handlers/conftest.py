@@ -8,6 +8,7 @@ import ipaddress
 import json
 import logging
 import socket
+import ssl
 import threading
 import time
 from datetime import timedelta
@@ -15,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import trustme
 from django.utils import timezone
 
 from handlers.registry import HandlerContext, get_handler
@@ -135,15 +137,37 @@ class Recorder(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
 
 
-@pytest.fixture
-def http_server():
-    """An HTTP server on 127.0.0.1 that records what it receives; yields its base URL."""
+def serve(tls: ssl.SSLContext | None = None):
+    """Start a Recorder server on 127.0.0.1 (over TLS if given); yield it, then stop it."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
     server.daemon_threads = True
     server.requests = []
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    server.url = f"http://127.0.0.1:{server.server_address[1]}"
+    scheme = "https" if tls else "http"
+    server.url = f"{scheme}://127.0.0.1:{server.server_address[1]}"
     yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def http_server():
+    """An HTTP server on 127.0.0.1 that records what it receives."""
+    yield from serve()
+
+
+@pytest.fixture
+def tls_ca():
+    """A throwaway certificate authority."""
+    return trustme.CA()
+
+
+@pytest.fixture
+def https_server(tls_ca):
+    """An HTTPS server on 127.0.0.1 whose certificate (from `tls_ca`) names hooks.example.test."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls_ca.issue_cert("hooks.example.test").configure_cert(context)
+    yield from serve(context)

@@ -245,3 +245,42 @@ def test_webhook_job_runs_on_the_worker_and_fails_on_a_500(http_server):
     assert failed.state == ExecutionState.DEAD
     assert "HTTP 500" in failed.error
     assert failed.finished_at - failed.started_at < timedelta(seconds=30)
+
+
+@pytest.fixture
+def names_to_loopback(monkeypatch):
+    """Make *.example.test resolve to 127.0.0.1, as a real DNS answer would."""
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if str(host).endswith(".example.test"):
+            host = "127.0.0.1"
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@LOOPBACK_ALLOWED
+def test_https_to_the_pinned_address_still_checks_the_certificate_against_the_name(
+    https_server, tls_ca, names_to_loopback, bare_ctx, tmp_path, settings
+):
+    bundle = tmp_path / "ca.pem"
+    tls_ca.cert_pem.write_to_path(str(bundle))
+    settings.WEBHOOK_CA_BUNDLE = str(bundle)
+    port = https_server.server_address[1]
+
+    result = call(bare_ctx, url=f"https://hooks.example.test:{port}/echo", method="GET")
+
+    assert result["status"] == 200
+    assert https_server.requests[0]["headers"]["Host"] == f"hooks.example.test:{port}"
+    # The same server under a name its certificate does not carry is refused.
+    with pytest.raises(webhook.WebhookError, match="certificate"):
+        call(bare_ctx, url=f"https://other.example.test:{port}/echo", method="GET")
+
+
+@LOOPBACK_ALLOWED
+def test_https_certificate_from_an_unknown_ca_is_refused(https_server, names_to_loopback, bare_ctx):
+    port = https_server.server_address[1]
+    with pytest.raises(webhook.WebhookError, match="certificate"):
+        call(bare_ctx, url=f"https://hooks.example.test:{port}/echo", method="GET")
+    assert https_server.requests == []
