@@ -186,3 +186,43 @@ def test_notification_rules_are_validated():
         "notify_digest_minutes",
     }
     assert not Job.objects.exists()
+
+
+def test_webhook_notification_arrives_signed_at_a_local_server():
+    import hashlib
+    import hmac
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((dict(self.headers), body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        job = failing_job(
+            max_retries=0,
+            notify_emails=[],
+            notify_webhook_url=f"http://127.0.0.1:{server.server_port}/hook",
+            notify_webhook_secret="shh",
+        )
+        with override_settings(WEBHOOK_ALLOWED_ADDRESSES=["127.0.0.1"]):
+            call_command("runworker", burst=True)
+    finally:
+        server.shutdown()
+    [(headers, body)] = received
+    expected = hmac.new(b"shh", body, hashlib.sha256).hexdigest()
+    assert headers["X-Scheduler-Signature"] == f"sha256={expected}"
+    event = json.loads(body)
+    assert (event["event"], event["job"]["id"]) == ("dead", str(job.pk))
+    assert event["execution"]["attempt"] == 1
