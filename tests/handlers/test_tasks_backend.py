@@ -3,6 +3,7 @@
 import sys
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -20,6 +21,7 @@ try:
 except ImportError:
     from django_tasks import TaskResultStatus, default_task_backend, task
 
+HERE = Path(__file__).resolve().parent
 CALLS = []
 
 
@@ -219,3 +221,24 @@ def test_a_queued_task_reads_as_ready_and_a_running_one_as_running():
         state=ExecutionState.RUNNING, started_at=timezone.now()
     )
     assert default_task_backend.get_result(result.id).status == TaskResultStatus.RUNNING
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_process_finds_tasks_listed_in_scheduler_task_modules(start_worker):
+    # The worker is a separate `manage.py runworker`: it imports the module named in the
+    # setting, never the path stored in the payload.
+    from sample_tasks import multiply
+
+    with transaction.atomic():
+        result = multiply.enqueue(6, 7)
+
+    worker = start_worker(
+        "--burst",
+        env={"PYTHONPATH": str(HERE), "SCHEDULER_TASK_MODULES": "sample_tasks"},
+    )
+    assert worker.wait(60) == 0, worker.output()
+
+    result.refresh()
+    assert result.status == TaskResultStatus.SUCCESSFUL, result.errors
+    assert result.return_value == 42
