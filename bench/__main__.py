@@ -9,11 +9,12 @@ import os
 import platform
 import sys
 
-from . import cron, latency, scale, throughput
+from . import cron, enqueue, latency, scale, throughput
 from .common import SCALE, BenchDatabase, Figure
 
 BENCHMARKS = {
     "throughput": throughput.run,
+    "enqueue": enqueue.run,
     "latency": latency.run,
     "scale": scale.run,
     "cron": cron.run,

@@ -120,3 +120,23 @@ def record(*, action: str, object_type: str, object_id, owner_id=None, changes=N
         owner_id=owner_id,
         changes=_jsonable(changes or {}),
     )
+
+
+def record_many(*, action: str, object_type: str, objects: list[tuple], changes=None) -> None:
+    """Append one event per (object_id, owner_id) pair, in one INSERT."""
+    actor = current_actor()
+    changes = _jsonable(changes or {})
+    AuditEvent.objects.bulk_create(
+        AuditEvent(
+            actor_id=actor.user_id,
+            actor=actor.name,
+            via=actor.via,
+            ip=actor.ip,
+            action=action,
+            object_type=object_type,
+            object_id=str(object_id),
+            owner_id=owner_id,
+            changes=changes,
+        )
+        for object_id, owner_id in objects
+    )

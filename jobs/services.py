@@ -212,6 +212,68 @@ def _audit(job: Job, action: str, changes: dict | None = None) -> None:
     )
 
 
+def jobs_create_many(
+    *,
+    handler: str,
+    payloads: list[dict],
+    owner=None,
+    name: str | None = None,
+    run_at: datetime | None = None,
+    **fields,
+) -> list[Job]:
+    """Create one one-time job of `handler` per payload, in a few statements; return them.
+
+    Every payload is validated as job_create would; one bad payload refuses the whole batch,
+    with the errors keyed by its index.
+    """
+    if not payloads:
+        return []
+    now = timezone.now()
+    shared = {
+        "name": name or handler,
+        "handler": handler,
+        "schedule_type": ScheduleType.ONCE,
+        "run_at": run_at or now,
+        **fields,
+    }
+    unknown = set(shared) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError({key: ["Unknown field."] for key in sorted(unknown)})
+    defaults = {
+        f.name: f.get_default() for f in Job._meta.concrete_fields if f.name in EDITABLE_FIELDS
+    }
+    # The shared fields once, with the first payload; then each payload on its own.
+    base = job_validate({**defaults, **shared, "payload": payloads[0]})
+    errors = {}
+    for index, payload in enumerate(payloads[1:], start=1):
+        try:
+            job_validate({**base, "payload": payload})
+        except ValidationError as exc:
+            errors[f"payloads[{index}]"] = exc.errors.get("payload", [str(exc)])
+    if errors:
+        raise ValidationError(errors)
+    jobs, rows = [], []
+    for payload in payloads:
+        job = Job(owner=owner, state=JobState.ACTIVE, **{**base, "payload": payload})
+        job.next_run_at = job.run_at
+        if job.run_at <= now:
+            rows += engine.occurrences_plan(job, now=now)
+        jobs.append(job)
+    with transaction.atomic():
+        Job.objects.bulk_create(jobs)
+        if rows:
+            engine.occurrences_queue(rows)
+        else:
+            engine.notify(base["queue"])
+        audit.record_many(
+            action="create",
+            object_type="job",
+            objects=[(job.pk, job.owner_id) for job in jobs],
+            changes={"handler": [None, handler], "count": [None, len(jobs)]},
+        )
+    return jobs
+
+
 def job_update(*, job: Job, **changes) -> Job:
     """Change a job's definition; a schedule change recomputes next_run_at."""
     return _job_update(job, changes, action="edit")

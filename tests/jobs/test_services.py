@@ -295,3 +295,19 @@ def test_cancel_of_an_execution_follows_its_state(source):
 def test_every_execution_state_has_a_transition_entry():
     assert set(EXECUTION_TRANSITIONS) == set(ExecutionState.values)
     assert set(JOB_TRANSITIONS) == set(JobState.values)
+
+
+def test_create_many_queues_every_payload_in_one_go(user, django_assert_max_num_queries):
+    payloads = [{"seconds": i} for i in range(50)]
+    with django_assert_max_num_queries(8):
+        jobs = services.jobs_create_many(handler="sleep", payloads=payloads, owner=user)
+    assert Job.objects.filter(owner=user, handler="sleep").count() == 50
+    assert Execution.objects.filter(state=ExecutionState.QUEUED).count() == 50
+    assert sorted(j.payload["seconds"] for j in jobs) == list(range(50))
+
+
+def test_create_many_refuses_the_batch_when_one_payload_is_bad():
+    with pytest.raises(ValidationError) as caught:
+        services.jobs_create_many(handler="sleep", payloads=[{"seconds": 1}, {"seconds": "x"}])
+    assert list(caught.value.errors) == ["payloads[1]"]
+    assert not Job.objects.exists()

@@ -1,0 +1,95 @@
+"""Enqueue: jobs.enqueue one at a time and a bulk enqueue, against raw INSERTs of the same rows."""
+
+import time
+import uuid
+
+import psycopg
+
+from .common import Figure, scaled, use_database
+from .seed import JOB_COLUMNS, NO_NOTIFICATIONS, reset
+
+INSERT_JOB = f"""
+    INSERT INTO jobs_job ({JOB_COLUMNS})
+    VALUES (%s, 'raw', 'noop', '{{}}', 'once', now(), '', 'UTC', 'default', 0, 3, 10,
+            'run_once', 'active', NULL, now(), now(), {NO_NOTIFICATIONS})
+"""
+INSERT_EXECUTION = """
+    INSERT INTO jobs_execution (job_id, scheduled_for, attempt, state, queue, priority,
+        run_after, cancel_requested, error, traceback, created_at)
+    VALUES (%s, now(), 1, 'queued', 'default', 0, now(), false, '', '', now())
+"""
+
+
+def raw_single(url: str, n: int) -> float:
+    """One transaction per job: its row, its first execution, a NOTIFY."""
+    with psycopg.connect(url) as conn:
+        started = time.perf_counter()
+        for _ in range(n):
+            job_id = uuid.uuid4()
+            conn.execute(INSERT_JOB, [job_id])
+            conn.execute(INSERT_EXECUTION, [job_id])
+            conn.execute("SELECT pg_notify('jobs_scheduler', 'default')")
+            conn.commit()
+        return n / (time.perf_counter() - started)
+
+
+def raw_bulk(url: str, n: int) -> float:
+    with psycopg.connect(url) as conn:
+        started = time.perf_counter()
+        ids = [uuid.uuid4() for _ in range(n)]
+        with conn.cursor() as cursor:
+            cursor.executemany(INSERT_JOB, [[i] for i in ids])
+            cursor.executemany(INSERT_EXECUTION, [[i] for i in ids])
+        conn.commit()
+        return n / (time.perf_counter() - started)
+
+
+def ours_single(n: int) -> float:
+    import jobs
+
+    started = time.perf_counter()
+    for _ in range(n):
+        jobs.enqueue("noop", {})
+    return n / (time.perf_counter() - started)
+
+
+def ours_bulk(n: int) -> float:
+    from jobs import services
+
+    started = time.perf_counter()
+    services.jobs_create_many(handler="noop", payloads=[{} for _ in range(n)])
+    return n / (time.perf_counter() - started)
+
+
+def run(url: str, *, smoke: bool = False) -> list[Figure]:
+    single_n = 50 if smoke else scaled(2_000)
+    bulk_n = 200 if smoke else scaled(20_000)
+    use_database(url)
+    reset(url)
+    raw1 = raw_single(url, single_n)
+    reset(url)
+    ours1 = ours_single(single_n)
+    reset(url)
+    raw_many = raw_bulk(url, bulk_n)
+    reset(url)
+    ours_many = ours_bulk(bulk_n)
+    return [
+        Figure(
+            "enqueue",
+            "jobs.enqueue, one per transaction",
+            round(ours1, 1),
+            "jobs/s",
+            baseline=round(raw1, 1),
+            baseline_name="raw INSERT job + execution + NOTIFY per transaction",
+            notes={"workload": f"{single_n} one-time no-op jobs due now"},
+        ),
+        Figure(
+            "enqueue",
+            "bulk enqueue (services.jobs_create_many)",
+            round(ours_many, 1),
+            "jobs/s",
+            baseline=round(raw_many, 1),
+            baseline_name="raw executemany INSERTs in one transaction",
+            notes={"workload": f"{bulk_n} one-time no-op jobs due now, one call"},
+        ),
+    ]
