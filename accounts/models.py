@@ -9,7 +9,7 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 TOKEN_PREFIX_LENGTH = 8  # characters of the secret kept in clear, to tell tokens apart
@@ -60,15 +60,45 @@ class ApiToken(models.Model):
     @classmethod
     def issue(cls, *, user, name: str = "", expires_at=None) -> tuple["ApiToken", str]:
         """Create a token and return it with its secret, which is not stored."""
+        from jobs import audit
+
         secret = secrets.token_urlsafe(32)
-        token = cls.objects.create(
-            user=user,
-            name=name,
-            prefix=secret[:TOKEN_PREFIX_LENGTH],
-            key_hash=hash_token(secret),
-            expires_at=expires_at,
-        )
+        with transaction.atomic():
+            token = cls.objects.create(
+                user=user,
+                name=name,
+                prefix=secret[:TOKEN_PREFIX_LENGTH],
+                key_hash=hash_token(secret),
+                expires_at=expires_at,
+            )
+            audit.record(
+                action="token_created",
+                object_type="token",
+                object_id=token.prefix,
+                owner_id=user.pk,
+                changes={"name": [None, name], "expires_at": [None, expires_at]},
+            )
         return token, secret
+
+    def revoke(self) -> bool:
+        """Revoke the token now; return False if it was revoked already."""
+        from jobs import audit
+
+        now = timezone.now()
+        with transaction.atomic():
+            updated = ApiToken.objects.filter(pk=self.pk, revoked_at__isnull=True).update(
+                revoked_at=now
+            )
+            if updated:
+                self.revoked_at = now
+                audit.record(
+                    action="token_revoked",
+                    object_type="token",
+                    object_id=self.prefix,
+                    owner_id=self.user_id,
+                    changes={"revoked_at": [None, now]},
+                )
+        return bool(updated)
 
     @property
     def is_usable(self) -> bool:

@@ -140,3 +140,20 @@ def test_executions_changed_by_the_engine_are_not_audited(user):
     services.job_trigger(job=job)
     Execution.objects.update(state=ExecutionState.RUNNING, started_at=timezone.now())
     assert set(AuditEvent.objects.values_list("action", flat=True)) == {"create", "trigger"}
+
+
+def test_tokens_created_and_revoked_are_recorded_without_their_secret(user, acting):
+    from accounts.models import ApiToken
+
+    token, secret = ApiToken.issue(user=user, name="ci")
+    assert token.revoke() is True
+    assert token.revoke() is False  # once only
+    created, revoked = AuditEvent.objects.order_by("id")
+    assert (created.action, created.object_id, created.owner_id) == (
+        "token_created",
+        token.prefix,
+        user.pk,
+    )
+    assert revoked.action == "token_revoked"
+    assert secret not in str(created.changes) + str(revoked.changes)
+    assert AuditEvent.objects.count() == 2
