@@ -88,8 +88,20 @@ def register(
     schema: dict | None = None,
     check: Callable[[dict], list[str]] | None = None,
     internal: bool = False,
+    serializer: type | None = None,
 ):
-    """Register the decorated callable as the handler called `name`."""
+    """Register the decorated callable as the handler called `name`.
+
+    The payload's rules come from `schema` (a JSON Schema), or from `serializer` (a DRF
+    serializer class: it validates, and the schema is derived from its fields), plus an
+    optional `check` for what neither can say.
+    """
+    if serializer is not None:
+        from .serializers import errors_of, schema_for
+
+        if schema is None:
+            schema = schema_for(serializer)
+        check = _serializer_check(serializer, errors_of, then=check)
     if schema is not None:
         jsonschema.Draft202012Validator.check_schema(schema)
 
@@ -127,6 +139,16 @@ def get_handler(name: str) -> Handler:
 def all_handlers() -> list[Handler]:
     """Return every registered handler, by name."""
     return [_registry[name] for name in sorted(_registry)]
+
+
+def _serializer_check(serializer, errors_of, *, then):
+    def check(payload: dict) -> list[str]:
+        problems = errors_of(serializer, payload)
+        if not problems and then is not None:
+            problems = then(payload)
+        return problems
+
+    return check
 
 
 def discover_entry_points(group: str = ENTRY_POINT_GROUP) -> list[str]:

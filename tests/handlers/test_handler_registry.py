@@ -4,9 +4,13 @@ import logging
 import sys
 
 import pytest
+from django.utils import timezone
+from rest_framework import serializers
 
 from handlers import registry
 from handlers.registry import discover_entry_points, get_handler, register
+from jobs.exceptions import ValidationError
+from jobs.services import job_create
 
 
 @pytest.fixture
@@ -113,3 +117,74 @@ def test_a_broken_entry_point_is_logged_and_skipped(tmp_path, monkeypatch, caplo
 
     assert "broken" not in loaded
     assert "Cannot load handler entry point name=broken" in caplog.text
+
+
+class Recipient(serializers.Serializer):
+    email = serializers.EmailField()
+    name = serializers.CharField(max_length=50, required=False)
+
+
+class InvitePayload(serializers.Serializer):
+    team = serializers.CharField(max_length=20, help_text="The team's slug.")
+    seats = serializers.IntegerField(min_value=1, max_value=10)
+    role = serializers.ChoiceField(choices=["member", "admin"], default="member")
+    recipients = Recipient(many=True)
+    tags = serializers.ListField(child=serializers.CharField(), max_length=3, required=False)
+    note = serializers.CharField(allow_null=True, allow_blank=True, required=False)
+
+    def validate_team(self, value):
+        if value.startswith("-"):
+            raise serializers.ValidationError("must not start with a dash.")
+        return value
+
+
+def test_a_serializer_gives_the_handler_its_schema_and_its_validation(scratch_registry):
+    @register("invite", description="Invite people.", serializer=InvitePayload)
+    def invite(payload, ctx):
+        return len(payload["recipients"])
+
+    handler = get_handler("invite")
+    assert handler.schema["required"] == ["team", "seats", "recipients"]
+    assert handler.schema["additionalProperties"] is False
+    properties = handler.schema["properties"]
+    assert properties["team"] == {
+        "type": "string",
+        "maxLength": 20,
+        "minLength": 1,
+        "description": "The team's slug.",
+    }
+    assert properties["seats"] == {"type": "integer", "minimum": 1, "maximum": 10}
+    assert properties["role"] == {"enum": ["member", "admin"]}
+    assert properties["recipients"]["items"]["properties"]["email"]["format"] == "email"
+    assert properties["tags"] == {
+        "type": "array",
+        "items": {"type": "string", "minLength": 1},
+        "maxItems": 3,
+    }
+    assert properties["note"]["type"] == ["string", "null"]
+
+    good = {"team": "core", "seats": 2, "recipients": [{"email": "a@example.com"}]}
+    assert handler.validate(good) == []
+    assert handler.validate({**good, "seats": 11}) == [
+        "seats: 11 is greater than the maximum of 10"
+    ]
+    # What only the serializer knows: its validate_<field> methods, nested field rules.
+    assert handler.validate({**good, "team": "-core"}) == ["team: must not start with a dash."]
+    assert handler.validate({**good, "recipients": [{"email": "nope"}]}) == [
+        "recipients/0/email: Enter a valid email address."
+    ]
+
+
+@pytest.mark.django_db
+def test_a_payload_a_serializer_refuses_is_refused_when_the_job_is_created(scratch_registry):
+    register("invite", serializer=InvitePayload)(lambda payload, ctx: None)
+
+    with pytest.raises(ValidationError) as refused:
+        job_create(
+            name="invite",
+            handler="invite",
+            payload={"team": "-x", "seats": 1, "recipients": []},
+            schedule_type="once",
+            run_at=timezone.now(),
+        )
+    assert refused.value.errors["payload"] == ["team: must not start with a dash."]
