@@ -23,6 +23,7 @@ run: $(STAMP)
 	@export DEBUG=$${DEBUG:-1}; \
 	$(BIN)/python manage.py migrate --noinput -v 0 && \
 	$(BIN)/python manage.py createadmin --url http://$(ADDR)/admin/ && \
+	$(BIN)/python manage.py ensure_cleanup_job && \
 	{ $(BIN)/python manage.py runworker & worker=$$!; \
 	  trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT; \
 	  $(BIN)/python manage.py runserver $(ADDR) --noreload; }

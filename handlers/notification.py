@@ -50,7 +50,12 @@ def event_document(job, payload: dict) -> dict:
     }
 
 
-@register("notification", description="Deliver a job event by email or webhook.", schema=SCHEMA)
+@register(
+    "notification",
+    description="Deliver a job event by email or webhook (queued by the scheduler itself).",
+    schema=SCHEMA,
+    internal=True,
+)
 def notification(payload, ctx):
     from jobs.models import Job
 

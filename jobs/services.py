@@ -156,6 +156,14 @@ def _validate_notifications(fields: dict, errors: dict) -> None:
         add("notify_on", "Events to notify need notify_emails or notify_webhook_url.")
 
 
+def _refuse_internal(handler: str, owner) -> None:
+    """Internal handlers (notifications, Django tasks) run only jobs the system made."""
+    if owner is not None and get_handler(handler).internal:
+        raise ValidationError(
+            {"handler": [f"The handler {handler!r} is used by the scheduler only."]}
+        )
+
+
 def _first_run_at(job: Job, *, now: datetime) -> datetime | None:
     """Return the first occurrence of `job`'s schedule from `now` on."""
     if job.schedule_type == ScheduleType.ONCE:
@@ -185,6 +193,7 @@ def job_create(*, owner=None, unique_key: str | None = None, **fields) -> Job:
         f.name: f.get_default() for f in Job._meta.concrete_fields if f.name in EDITABLE_FIELDS
     }
     fields = job_validate({**defaults, **fields})
+    _refuse_internal(fields["handler"], owner)
     now = timezone.now()
     job = Job(owner=owner, unique_key=unique_key, state=JobState.ACTIVE, **fields)
     job.next_run_at = _first_run_at(job, now=now)
@@ -288,6 +297,8 @@ def _job_update(job: Job, changes: dict, *, action: str) -> Job:
     current = {name: getattr(job, name) for name in EDITABLE_FIELDS}
     before = audit.snapshot(job, AUDITED_FIELDS)
     fields = job_validate({**current, **changes})
+    if fields["handler"] != current["handler"]:
+        _refuse_internal(fields["handler"], job.owner)
     schedule_changed = any(fields[name] != current[name] for name in SCHEDULE_FIELDS)
     now = timezone.now()
     with transaction.atomic():

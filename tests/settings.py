@@ -15,7 +15,7 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     )
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.runlog"]
-SCHEDULER_HANDLER_MODULES = ["tests.handlers"]
+SCHEDULER_HANDLER_MODULES = ["tests.probe_handlers"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Workers started by tests: quick heartbeats and a short lease so rescue tests are fast.

@@ -1,8 +1,4 @@
-"""Fixtures for the handler tests: contexts to call a handler with, servers on loopback.
-
-This folder has no __init__.py on purpose: `tests/handlers.py` (the `probe` test handler,
-imported as `tests.handlers`) would otherwise be shadowed by a package of the same name.
-"""
+"""Fixtures for the handler tests: contexts to call a handler with, servers on loopback."""
 
 import ipaddress
 import json
@@ -20,7 +16,7 @@ import trustme
 from django.utils import timezone
 
 from handlers.registry import HandlerContext, get_handler
-from jobs.models import Execution
+from jobs.models import Execution, Job
 from jobs.services import job_create
 from jobs.states import ExecutionState
 
@@ -70,13 +66,16 @@ def run_handler(db):
     def run(handler: str, payload: dict, *, owner=None):
         now = timezone.now()
         job = job_create(
-            owner=owner,
             name=f"test {handler}",
             handler=handler,
             payload=payload,
             schedule_type="once",
             run_at=now + timedelta(days=1),
         )
+        if owner is not None:
+            # Ownership set afterwards: internal handlers refuse owned jobs at creation.
+            Job.objects.filter(pk=job.pk).update(owner=owner)
+            job.owner = owner
         execution = Execution.objects.create(
             job=job,
             scheduled_for=now,

@@ -191,7 +191,21 @@ def test_only_task_functions_can_be_named_and_nothing_is_imported_from_the_paylo
     assert CALLS == []
 
 
-def test_a_users_job_cannot_run_a_task(run_handler, user):
+def test_a_users_job_cannot_name_the_task_handler(user):
+    with pytest.raises(ValidationError, match="used by the scheduler only"):
+        job_create(
+            owner=user,
+            name="sneaky",
+            handler=TASK_HANDLER,
+            payload={"task": add.module_path, "args": [1, 2]},
+            schedule_type="once",
+            run_at=timezone.now(),
+        )
+    assert CALLS == []
+
+
+def test_a_users_job_that_got_past_validation_still_cannot_run_a_task(run_handler, user):
+    # Made by the system, then handed to a user: the handler itself refuses too.
     with pytest.raises(TaskRefused):
         run_handler(TASK_HANDLER, {"task": add.module_path, "args": [1, 2]}, owner=user)
     assert CALLS == []
@@ -228,14 +242,14 @@ def test_a_queued_task_reads_as_ready_and_a_running_one_as_running():
 def test_a_worker_process_finds_tasks_listed_in_scheduler_task_modules(start_worker):
     # The worker is a separate `manage.py runworker`: it imports the module named in the
     # setting, never the path stored in the payload.
-    from sample_tasks import multiply
+    from tests.handlers.sample_tasks import multiply
 
     with transaction.atomic():
         result = multiply.enqueue(6, 7)
 
     worker = start_worker(
         "--burst",
-        env={"PYTHONPATH": str(HERE), "SCHEDULER_TASK_MODULES": "sample_tasks"},
+        env={"SCHEDULER_TASK_MODULES": "tests.handlers.sample_tasks"},
     )
     assert worker.wait(60) == 0, worker.output()
 

@@ -311,3 +311,22 @@ def test_create_many_refuses_the_batch_when_one_payload_is_bad():
         services.jobs_create_many(handler="sleep", payloads=[{"seconds": 1}, {"seconds": "x"}])
     assert list(caught.value.errors) == ["payloads[1]"]
     assert not Job.objects.exists()
+
+
+def test_users_cannot_name_an_internal_handler(user):
+    with pytest.raises(ValidationError) as caught:
+        services.job_create(
+            owner=user,
+            name="sneaky",
+            handler="notification",
+            payload={
+                "channel": "email",
+                "event": "dead",
+                "job_id": str(user.pk),
+                "execution_id": 1,
+            },
+            schedule_type="once",
+            run_at=timezone.now(),
+        )
+    assert "used by the scheduler only" in caught.value.errors["handler"][0]
+    assert not Job.objects.exists()
