@@ -84,9 +84,11 @@ def occurrences_plan(job: Job, *, now: datetime) -> list[Execution]:
 
 def occurrences_queue(rows: list[Execution]) -> None:
     """Insert planned occurrences and wake the workers of their queues at commit."""
+    if not rows:
+        return
     # The unique (job, scheduled_for, attempt) key turns a duplicate occurrence into a
     # no-op, even if two hosts somehow got here for the same job.
-    if connection.vendor == "postgresql" and len(rows) > 1:
+    if connection.vendor == "postgresql":
         _insert_occurrences(rows)
     else:
         Execution.objects.bulk_create(rows, ignore_conflicts=True)
