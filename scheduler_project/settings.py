@@ -177,3 +177,89 @@ TASKS = {
         "OPTIONS": {"max_retries": env.int("TASKS_MAX_RETRIES", default=0)},
     }
 }
+
+# --- REST API (/api/v1/). ---
+# Tokens: a login token lives this long; last_used_at is written at most once per
+# API_TOKEN_TOUCH_SECONDS per token, so a busy client does not write on every request.
+API_TOKEN_TTL_HOURS = env.int("API_TOKEN_TTL_HOURS", default=30 * 24)
+API_TOKEN_TOUCH_SECONDS = env.int("API_TOKEN_TOUCH_SECONDS", default=60)
+API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=50)
+API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=500)
+# Throttling counts requests in the cache: give every web process the same one (e.g.
+# CACHE_URL=redis://... or dbcache://api_cache after `createcachetable`) or each counts alone.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+
+
+def _rate(name: str, default: str) -> str | None:
+    """A throttle rate like "100/min" from the environment; empty or "none" switches it off."""
+    value = env.str(name, default=default).strip()
+    return None if value.lower() in ("", "none", "off") else value
+
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.ApiTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["jobs.api.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "jobs.api.pagination.PageNumberPagination",
+    "PAGE_SIZE": API_PAGE_SIZE,
+    "DEFAULT_THROTTLE_CLASSES": [
+        "accounts.throttles.AnonThrottle",
+        "accounts.throttles.UserThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": _rate("API_THROTTLE_ANON", "120/min"),
+        "user": _rate("API_THROTTLE_USER", "1200/min"),
+        "login": _rate("API_THROTTLE_LOGIN", "10/min"),
+        "register": _rate("API_THROTTLE_REGISTER", "20/hour"),
+    },
+    # Proxies in front of the app that append to X-Forwarded-For (throttles key on the IP).
+    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=None),
+    "EXCEPTION_HANDLER": "jobs.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "jobs.api.schema.AutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "django-pgscheduler API",
+    "DESCRIPTION": (
+        "Schedule jobs, follow their executions and act on them.\n\n"
+        "Authenticate with `Authorization: Bearer <token>` (or `Token <token>`); get a token "
+        "from `POST /api/v1/auth/token`. Lists are paginated with `page` and `page_size`. "
+        "Every error, 4xx or 5xx, is JSON of one shape (the `Error` schema): `status`, "
+        "`code`, `detail`, and `errors` mapping each invalid field to its messages."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and the docs are public: they describe the API, not anyone's data.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_ADD_EXPLICIT_BLANK_NULL_CHOICE": False,
+    "ENUM_NAME_OVERRIDES": {
+        "JobStateEnum": "jobs.states.JobState",
+        "ExecutionStateEnum": "jobs.states.ExecutionState",
+        "ScheduleTypeEnum": "jobs.states.ScheduleType",
+        "MisfirePolicyEnum": "jobs.states.MisfirePolicy",
+        "WorkerStatusEnum": "jobs.api.serializers.WORKER_STATUSES",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "jobs.api.schema.forbid_unknown_request_fields",
+    ],
+    # The docs pages load Swagger UI and Redoc from our own static files: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "displayOperationId": True},
+    "TAGS": [
+        {"name": "auth", "description": "Accounts and API tokens."},
+        {"name": "jobs", "description": "Job definitions and what can be done to them."},
+        {"name": "executions", "description": "Attempts: history, retry, cancel."},
+        {"name": "handlers", "description": "What a job can run, with its payload schema."},
+        {"name": "workers", "description": "Running `runworker` processes (staff only)."},
+        {"name": "stats", "description": "Counts and recent throughput."},
+    ],
+}

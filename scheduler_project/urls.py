@@ -1,8 +1,26 @@
 """Top-level URLs: the admin, the API and the probes."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path, re_path
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
+
+from jobs.api import errors as api_errors
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # The REST API, its OpenAPI schema and the docs (Swagger UI, Redoc) from our static files.
+    path("api/v1/auth/", include("accounts.urls")),
+    path("api/v1/", include("jobs.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    # Anything else under /api/ is a JSON 404, not Django's HTML page.
+    re_path(r"^api/", api_errors.not_found),
 ]
+
+# A crash outside a view (in middleware) still answers JSON under /api/.
+handler500 = api_errors.server_error

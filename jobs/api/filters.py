@@ -1,0 +1,91 @@
+"""Query filters for the lists. A value that does not parse is a 400 naming the parameter."""
+
+from datetime import timedelta
+
+import django_filters as filters
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from jobs.models import Execution, Job, Worker
+from jobs.states import ExecutionState, JobState, ScheduleType
+
+from .serializers import WORKER_STATUSES
+
+
+class OrderingFilter(filters.OrderingFilter):
+    """Ordering with the primary key last, so equal values cannot shuffle across pages."""
+
+    def filter(self, qs, value):
+        qs = super().filter(qs, value)
+        return qs.order_by(*qs.query.order_by, "pk") if value else qs
+
+
+class JobFilter(filters.FilterSet):
+    state = filters.MultipleChoiceFilter(
+        choices=JobState.choices, help_text="Repeat to match any of several states."
+    )
+    handler = filters.CharFilter()
+    schedule_type = filters.ChoiceFilter(choices=ScheduleType.choices)
+    queue = filters.CharFilter()
+    search = filters.CharFilter(
+        method="filter_search", help_text="Words found in the name or the handler name."
+    )
+    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    next_run_before = filters.IsoDateTimeFilter(field_name="next_run_at", lookup_expr="lt")
+    ordering = OrderingFilter(
+        fields=("created_at", "updated_at", "name", "next_run_at", "last_run_at", "priority"),
+        help_text="A field to sort by, `-` first for descending (default: -created_at).",
+    )
+
+    class Meta:
+        model = Job
+        fields = ()
+
+    def filter_search(self, queryset, name, value):
+        for word in value.split():
+            queryset = queryset.filter(Q(name__icontains=word) | Q(handler__icontains=word))
+        return queryset
+
+
+class ExecutionFilter(filters.FilterSet):
+    job = filters.UUIDFilter(field_name="job_id")
+    state = filters.MultipleChoiceFilter(
+        choices=ExecutionState.choices,
+        help_text="Repeat to match any of several states; `dead` is the dead-letter list.",
+    )
+    queue = filters.CharFilter()
+    handler = filters.CharFilter(field_name="job__handler")
+    worker = filters.CharFilter(field_name="worker__name")
+    scheduled_after = filters.IsoDateTimeFilter(field_name="scheduled_for", lookup_expr="gte")
+    scheduled_before = filters.IsoDateTimeFilter(field_name="scheduled_for", lookup_expr="lt")
+    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    finished_after = filters.IsoDateTimeFilter(field_name="finished_at", lookup_expr="gte")
+    finished_before = filters.IsoDateTimeFilter(field_name="finished_at", lookup_expr="lt")
+    ordering = OrderingFilter(
+        fields=("created_at", "scheduled_for", "started_at", "finished_at", "priority"),
+        help_text="A field to sort by, `-` first for descending (default: -created_at).",
+    )
+
+    class Meta:
+        model = Execution
+        fields = ()
+
+
+class WorkerFilter(filters.FilterSet):
+    status = filters.ChoiceFilter(choices=[(s, s) for s in WORKER_STATUSES], method="by_status")
+
+    class Meta:
+        model = Worker
+        fields = ()
+
+    def by_status(self, queryset, name, value):
+        lease_start = timezone.now() - timedelta(seconds=settings.WORKER_LEASE_SECONDS)
+        if value == "stopped":
+            return queryset.filter(stopped_at__isnull=False)
+        live = queryset.filter(stopped_at__isnull=True)
+        if value == "alive":
+            return live.filter(heartbeat_at__gte=lease_start)
+        return live.filter(heartbeat_at__lt=lease_start)

@@ -1,0 +1,324 @@
+"""Serializers: the JSON form of jobs, executions, workers and handlers.
+
+They check shapes and types only (unknown fields, wrong types, times without an offset, a
+payload that is not an object); whether a job makes sense is the service layer's call
+(jobs.services.job_validate), so the API and the admin accept exactly the same jobs.
+"""
+
+from datetime import datetime
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from jobs import schedules
+from jobs.models import Execution, Job, Worker
+from jobs.notifications import EVENTS as NOTIFY_EVENTS
+from jobs.services import EDITABLE_FIELDS
+from jobs.states import JobState, ScheduleType
+
+UPCOMING_RUNS = 5
+SMALLINT_MAX = 2**15 - 1
+INT_MAX = 2**31 - 1
+WORKER_STATUSES = ("alive", "stale", "stopped")
+
+
+class StrictFieldsMixin:
+    """Refuse fields the serializer does not accept, instead of silently dropping them."""
+
+    def to_internal_value(self, data):
+        errors = {}
+        if isinstance(data, dict):
+            for name in sorted(set(data) - set(self.fields)):
+                errors[name] = ["Unknown field."]
+            for name in sorted(set(data) & set(self.fields)):
+                if self.fields[name].read_only:
+                    errors[name] = ["This field is read-only."]
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if not isinstance(exc.detail, dict):
+                raise
+            errors = {**exc.detail, **errors}
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "format": "date-time",
+        "description": "ISO 8601 with a UTC offset, e.g. 2030-01-01T09:00:00+01:00.",
+    }
+)
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 time that must carry its UTC offset: a bare wall-clock time is ambiguous."""
+
+    default_error_messages = {
+        "naive": "Give the time with a UTC offset, e.g. 2030-01-01T09:00:00+01:00 or ...Z.",
+    }
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:
+                parsed = None  # out-of-range parts: the parent field names the problem
+            if parsed is not None and timezone.is_naive(parsed):
+                self.fail("naive")
+        elif isinstance(value, datetime) and timezone.is_naive(value):
+            self.fail("naive")
+        return super().to_internal_value(value)
+
+
+@extend_schema_field(OpenApiTypes.OBJECT)
+class PayloadField(serializers.JSONField):
+    """A JSON object; its keys are the handler's business (its schema checks them)."""
+
+    default_error_messages = {
+        "not_object": "The payload must be a JSON object.",
+        "nul": "Text in the payload cannot contain the NUL character (\\u0000).",
+    }
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not isinstance(value, dict):
+            self.fail("not_object")
+        # PostgreSQL's jsonb cannot store U+0000: refuse it here rather than fail on INSERT.
+        if _contains_nul(value):
+            self.fail("nul")
+        return value
+
+
+def _contains_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(item) for item in value)
+    return False
+
+
+# --- Jobs -------------------------------------------------------------------------------
+
+
+class JobSummarySerializer(serializers.ModelSerializer):
+    """A job as listed: its definition and where it stands."""
+
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    payload = PayloadField(required=False)
+    run_at = AwareDateTimeField(required=False, allow_null=True)
+    notify_on = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text=f"Events that send a notification: {', '.join(NOTIFY_EVENTS)}.",
+    )
+    notify_emails = serializers.ListField(
+        child=serializers.CharField(max_length=254), required=False
+    )
+
+    class Meta:
+        model = Job
+        # Writable: exactly the fields the services accept. The rest is read-only.
+        fields = (
+            "id",
+            "owner",
+            *EDITABLE_FIELDS,
+            "state",
+            "next_run_at",
+            "last_run_at",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = ("state", "next_run_at", "last_run_at")
+        # Bounds of the database columns, the same on every backend; the business limits
+        # (e.g. at most 100 retries) are the service's to check and explain.
+        extra_kwargs = {
+            "priority": {"min_value": -SMALLINT_MAX - 1, "max_value": SMALLINT_MAX},
+            "max_retries": {"min_value": 0, "max_value": SMALLINT_MAX},
+            "interval_seconds": {"min_value": 0, "max_value": INT_MAX},
+            "retry_backoff_seconds": {"min_value": 0, "max_value": INT_MAX},
+            "timeout_seconds": {"min_value": 0, "max_value": INT_MAX},
+            "notify_digest_minutes": {"min_value": 0, "max_value": INT_MAX},
+            "notify_webhook_secret": {"write_only": True},
+        }
+
+
+class JobSerializer(StrictFieldsMixin, JobSummarySerializer):
+    """A job in full, with its next few runs. Create, replace and update take this shape."""
+
+    upcoming_runs = serializers.SerializerMethodField(
+        help_text=f"The next {UPCOMING_RUNS} times the job will run (empty unless active)."
+    )
+
+    class Meta(JobSummarySerializer.Meta):
+        fields = (*JobSummarySerializer.Meta.fields, "upcoming_runs")
+
+    @extend_schema_field(serializers.ListField(child=serializers.DateTimeField()))
+    def get_upcoming_runs(self, job: Job) -> list[str]:
+        field = serializers.DateTimeField()
+        return [field.to_representation(t) for t in upcoming_runs(job, now=timezone.now())]
+
+
+def upcoming_runs(job: Job, *, now: datetime, n: int = UPCOMING_RUNS) -> list[datetime]:
+    """Return the next `n` run times of `job`: its pending next_run_at, then the future ones.
+
+    next_run_at comes first even when it is already due (a worker is about to run it);
+    occurrences a late worker will skip under the misfire policy are not listed.
+    """
+    if job.state != JobState.ACTIVE or job.next_run_at is None:
+        return []
+    schedule = schedules.Schedule.of(job)
+    runs = [job.next_run_at]
+    while len(runs) < n:
+        # Anchored on the previous run, so interval schedules keep their phase.
+        following = schedules.next_after(schedule, max(runs[-1], now), anchor=runs[-1])
+        if following is None:
+            break
+        runs.append(following)
+    return runs
+
+
+class RescheduleSerializer(StrictFieldsMixin, serializers.Serializer):
+    """A new time (`run_at` alone makes it a one-time job) or a new schedule."""
+
+    run_at = AwareDateTimeField(required=False, allow_null=True)
+    schedule_type = serializers.ChoiceField(choices=ScheduleType.choices, required=False)
+    interval_seconds = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    cron = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    timezone = serializers.CharField(required=False, max_length=64)
+
+
+# --- Executions -------------------------------------------------------------------------
+
+
+class ExecutionSerializer(serializers.ModelSerializer):
+    """One attempt of one occurrence of a job."""
+
+    job_name = serializers.CharField(source="job.name", read_only=True)
+    handler = serializers.CharField(source="job.handler", read_only=True)
+    worker = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    duration_seconds = serializers.SerializerMethodField()
+    result = serializers.JSONField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Execution
+        fields = (
+            "id",
+            "job",
+            "job_name",
+            "handler",
+            "scheduled_for",
+            "attempt",
+            "state",
+            "queue",
+            "priority",
+            "run_after",
+            "worker",
+            "started_at",
+            "finished_at",
+            "duration_seconds",
+            "cancel_requested",
+            "result",
+            "error",
+            "created_at",
+        )
+        read_only_fields = fields
+
+    def get_duration_seconds(self, execution: Execution) -> float | None:
+        duration = execution.duration
+        return None if duration is None else duration.total_seconds()
+
+
+class ExecutionDetailSerializer(ExecutionSerializer):
+    """An attempt with the traceback of its failure."""
+
+    class Meta(ExecutionSerializer.Meta):
+        fields = (*ExecutionSerializer.Meta.fields, "traceback")
+        read_only_fields = fields
+
+
+# --- Workers and handlers ---------------------------------------------------------------
+
+
+class WorkerSerializer(serializers.ModelSerializer):
+    """A `runworker` process: alive while it heartbeats within WORKER_LEASE_SECONDS."""
+
+    status = serializers.ChoiceField(choices=WORKER_STATUSES, read_only=True)
+    running = serializers.IntegerField(read_only=True, help_text="Executions it runs now.")
+    queues = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = Worker
+        fields = (
+            "id",
+            "name",
+            "hostname",
+            "pid",
+            "queues",
+            "concurrency",
+            "status",
+            "running",
+            "started_at",
+            "heartbeat_at",
+            "stopped_at",
+        )
+        read_only_fields = fields
+
+
+class HandlerSerializer(serializers.Serializer):
+    """A registered handler: the name a job stores, and the JSON Schema of its payload."""
+
+    name = serializers.CharField(read_only=True)
+    description = serializers.CharField(read_only=True)
+    schema = serializers.DictField(
+        read_only=True, help_text="JSON Schema (2020-12) the payload must satisfy."
+    )
+    internal = serializers.BooleanField(
+        read_only=True, help_text="Used by the scheduler itself; users' jobs cannot name it."
+    )
+
+
+# --- Stats ------------------------------------------------------------------------------
+
+
+class JobCountsSerializer(serializers.Serializer):
+    active = serializers.IntegerField()
+    paused = serializers.IntegerField()
+    completed = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    cancelled = serializers.IntegerField()
+    total = serializers.IntegerField()
+
+
+class ExecutionCountsSerializer(serializers.Serializer):
+    queued = serializers.IntegerField(help_text="Waiting to run, now or later (retries).")
+    due = serializers.IntegerField(help_text="Queued and due: waiting for a free worker.")
+    running = serializers.IntegerField()
+    dead = serializers.IntegerField(help_text="The dead letters: out of attempts.")
+
+
+class WindowSerializer(serializers.Serializer):
+    window = serializers.CharField(help_text="5m, 1h or 24h.")
+    seconds = serializers.IntegerField()
+    since = serializers.DateTimeField()
+    succeeded = serializers.IntegerField()
+    failed = serializers.IntegerField(help_text="Failed attempts that were retried.")
+    dead = serializers.IntegerField()
+    cancelled = serializers.IntegerField()
+    finished = serializers.IntegerField(help_text="All attempts that ended in the window.")
+    throughput_per_minute = serializers.FloatField()
+    failure_rate = serializers.FloatField(
+        allow_null=True, help_text="(failed + dead) / (succeeded + failed + dead); null if 0."
+    )
+
+
+class StatsSerializer(serializers.Serializer):
+    generated_at = serializers.DateTimeField()
+    jobs = JobCountsSerializer()
+    executions = ExecutionCountsSerializer()
+    windows = WindowSerializer(many=True)

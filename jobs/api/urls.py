@@ -1,0 +1,18 @@
+"""Routes of /api/v1/ (jobs, executions, handlers, workers, stats); auth is in accounts.urls."""
+
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from . import views
+
+router = SimpleRouter(trailing_slash=False)
+router.register("jobs", views.JobViewSet, basename="jobs")
+router.register("executions", views.ExecutionViewSet, basename="executions")
+router.register("handlers", views.HandlerViewSet, basename="handlers")
+router.register("workers", views.WorkerViewSet, basename="workers")
+
+app_name = "api"
+urlpatterns = [
+    *router.urls,
+    path("stats", views.StatsView.as_view(), name="stats"),
+]
