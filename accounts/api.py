@@ -19,6 +19,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from jobs.api.query import StrictQueryMixin
 from jobs.api.serializers import StrictFieldsMixin
 
 from .models import ApiToken
@@ -42,6 +43,8 @@ def token_revoke(*, token: ApiToken) -> None:
 
 
 class UserSerializer(serializers.ModelSerializer):
+    email = serializers.CharField(read_only=True, help_text="May be empty.")
+
     class Meta:
         model = User
         fields = ("id", "username", "email", "is_staff", "date_joined")
@@ -84,7 +87,11 @@ class LoginSerializer(StrictFieldsMixin, serializers.Serializer):
         write_only=True, max_length=128, trim_whitespace=False, style={"input_type": "password"}
     )
     name = serializers.CharField(
-        max_length=100, required=False, default="", help_text="A label for the token."
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="A label for the token.",
     )
 
 
@@ -113,7 +120,7 @@ class TokenSerializer(serializers.ModelSerializer):
 # --- Views ------------------------------------------------------------------------------
 
 
-class PublicView(APIView):
+class PublicView(StrictQueryMixin, APIView):
     """Takes no credentials and is throttled per client address."""
 
     authentication_classes = []
@@ -192,7 +199,7 @@ class TokenView(PublicView):
         )
 
 
-class LogoutView(APIView):
+class LogoutView(StrictQueryMixin, APIView):
     @extend_schema(
         tags=["auth"],
         operation_id="auth_logout",
@@ -207,7 +214,7 @@ class LogoutView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class MeView(APIView):
+class MeView(StrictQueryMixin, APIView):
     @extend_schema(
         tags=["auth"],
         operation_id="auth_me",
@@ -224,7 +231,9 @@ class MeView(APIView):
     destroy=extend_schema(summary="Revoke one of your tokens"),
 )
 @extend_schema(tags=["auth"])
-class TokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class TokenViewSet(
+    StrictQueryMixin, mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+):
     """Your API tokens (secrets are never shown again); revoking one takes effect at once."""
 
     serializer_class = TokenSerializer

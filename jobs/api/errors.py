@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -134,6 +135,7 @@ def _json(status_code: int, code: str, detail: str) -> JsonResponse:
     return JsonResponse(error_body(status_code, code, detail), status=status_code)
 
 
+@csrf_exempt  # an unknown path answers 404 to every method, not a CSRF refusal
 def not_found(request, *args, **kwargs):
     """Answer a path under /api/ that names no endpoint (a GET that only lacks or has one
     slash too many is redirected, as APPEND_SLASH would)."""
@@ -151,6 +153,13 @@ def not_found(request, *args, **kwargs):
         return HttpResponsePermanentRedirect(f"{other}?{query}" if query else other)
     hint = f" Did you mean {other}?" if exists else ""
     return _json(404, "not_found", f"No API endpoint at {path}.{hint}")
+
+
+def bad_request(request, exception):
+    """handler400 (e.g. a Host header not in ALLOWED_HOSTS): JSON under /api/."""
+    if request.path.startswith(API_PREFIX):
+        return _json(400, "bad_request", "The request could not be understood.")
+    return defaults.bad_request(request, exception)
 
 
 def server_error(request):

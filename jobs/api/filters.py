@@ -1,16 +1,50 @@
 """Query filters for the lists. A value that does not parse is a 400 naming the parameter."""
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import django_filters as filters
+from django import forms
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from jobs.models import Execution, Job, Worker
 from jobs.states import ExecutionState, JobState, ScheduleType
 
 from .serializers import WORKER_STATUSES
+
+
+class AwareDateTimeField(forms.DateTimeField):
+    """An ISO 8601 time with its UTC offset, as run_at takes, handed on in UTC.
+
+    UTC because PostgreSQL refuses offsets beyond ±15:59, which ISO 8601 (and Python) allow.
+    """
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        try:
+            parsed = parse_datetime(value.strip())
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            raise forms.ValidationError(
+                "Give an ISO 8601 time, e.g. 2030-01-01T09:00:00Z.", code="invalid"
+            )
+        if timezone.is_naive(parsed):
+            raise forms.ValidationError(
+                "Give the time with a UTC offset, e.g. 2030-01-01T09:00:00+01:00 or ...Z.",
+                code="naive",
+            )
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError("This time is out of range.", code="overflow") from None
+
+
+class DateTimeFilter(filters.IsoDateTimeFilter):
+    field_class = AwareDateTimeField
 
 
 class OrderingFilter(filters.OrderingFilter):
@@ -31,9 +65,9 @@ class JobFilter(filters.FilterSet):
     search = filters.CharFilter(
         method="filter_search", help_text="Words found in the name or the handler name."
     )
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    next_run_before = filters.IsoDateTimeFilter(field_name="next_run_at", lookup_expr="lt")
+    created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
+    next_run_before = DateTimeFilter(field_name="next_run_at", lookup_expr="lt")
     ordering = OrderingFilter(
         fields=("created_at", "updated_at", "name", "next_run_at", "last_run_at", "priority"),
         help_text="A field to sort by, `-` first for descending (default: -created_at).",
@@ -58,12 +92,12 @@ class ExecutionFilter(filters.FilterSet):
     queue = filters.CharFilter()
     handler = filters.CharFilter(field_name="job__handler")
     worker = filters.CharFilter(field_name="worker__name")
-    scheduled_after = filters.IsoDateTimeFilter(field_name="scheduled_for", lookup_expr="gte")
-    scheduled_before = filters.IsoDateTimeFilter(field_name="scheduled_for", lookup_expr="lt")
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    finished_after = filters.IsoDateTimeFilter(field_name="finished_at", lookup_expr="gte")
-    finished_before = filters.IsoDateTimeFilter(field_name="finished_at", lookup_expr="lt")
+    scheduled_after = DateTimeFilter(field_name="scheduled_for", lookup_expr="gte")
+    scheduled_before = DateTimeFilter(field_name="scheduled_for", lookup_expr="lt")
+    created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
+    finished_after = DateTimeFilter(field_name="finished_at", lookup_expr="gte")
+    finished_before = DateTimeFilter(field_name="finished_at", lookup_expr="lt")
     ordering = OrderingFilter(
         fields=("created_at", "scheduled_for", "started_at", "finished_at", "priority"),
         help_text="A field to sort by, `-` first for descending (default: -created_at).",

@@ -32,6 +32,7 @@ from jobs.states import ExecutionState
 
 from . import examples, serializers
 from .filters import ExecutionFilter, JobFilter, WorkerFilter
+from .query import StrictQueryMixin
 from .stats import stats_for
 
 
@@ -46,7 +47,7 @@ from .stats import stats_for
     destroy=extend_schema(summary="Delete a job and its history"),
 )
 @extend_schema(tags=["jobs"])
-class JobViewSet(viewsets.ModelViewSet):
+class JobViewSet(StrictQueryMixin, viewsets.ModelViewSet):
     """Jobs: definitions that run a handler with a payload on a schedule.
 
     A schedule change (PUT, PATCH or reschedule) recomputes next_run_at. PUT needs the
@@ -59,6 +60,7 @@ class JobViewSet(viewsets.ModelViewSet):
     conflict_actions = frozenset(
         {"update", "partial_update", "pause", "resume", "cancel", "trigger", "reschedule"}
     )
+    list_actions = frozenset({"list", "executions"})
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # the schema generator, no user
@@ -169,7 +171,7 @@ class JobViewSet(viewsets.ModelViewSet):
     retrieve=extend_schema(summary="Show an execution, with its traceback"),
 )
 @extend_schema(tags=["executions"])
-class ExecutionViewSet(viewsets.ReadOnlyModelViewSet):
+class ExecutionViewSet(StrictQueryMixin, viewsets.ReadOnlyModelViewSet):
     """Executions: one attempt of one occurrence of a job; retries are new rows."""
 
     filterset_class = ExecutionFilter
@@ -219,7 +221,7 @@ class ExecutionViewSet(viewsets.ReadOnlyModelViewSet):
     ),
 )
 @extend_schema(tags=["handlers"])
-class HandlerViewSet(viewsets.GenericViewSet):
+class HandlerViewSet(StrictQueryMixin, viewsets.GenericViewSet):
     """Handlers: the names a job's `handler` may take, each with its payload's JSON Schema."""
 
     serializer_class = serializers.HandlerSerializer
@@ -251,7 +253,7 @@ class HandlerViewSet(viewsets.GenericViewSet):
     retrieve=extend_schema(summary="Show a worker (staff only)"),
 )
 @extend_schema(tags=["workers"])
-class WorkerViewSet(viewsets.ReadOnlyModelViewSet):
+class WorkerViewSet(StrictQueryMixin, viewsets.ReadOnlyModelViewSet):
     """Workers: `runworker` processes, alive, stale (silent past the lease) or stopped."""
 
     serializer_class = serializers.WorkerSerializer
@@ -264,7 +266,7 @@ class WorkerViewSet(viewsets.ReadOnlyModelViewSet):
         return Worker.objects.annotate(running=running).order_by("-started_at", "-pk")
 
 
-class StatsView(APIView):
+class StatsView(StrictQueryMixin, APIView):
     """Counts by state, and throughput and failure rate over the last 5 minutes, hour, day.
 
     Covers your jobs (staff: all jobs). `failure_rate` is (failed + dead) / (succeeded +

@@ -6,6 +6,7 @@ import pytest
 from django.test import RequestFactory
 
 from jobs.api import errors
+from tests.api.conftest import client_with_token, issue_secret
 
 pytestmark = pytest.mark.django_db
 
@@ -146,19 +147,27 @@ def test_the_default_page_size_applies(alice, five_jobs):
     assert len(body["results"]) == 2
 
 
-@pytest.mark.parametrize("page_size", ["4", "1000000", str(2**70)])
-def test_page_size_is_capped_at_the_maximum(alice, five_jobs, page_size):
-    assert len(names(alice.get("/api/v1/jobs", {"page_size": page_size}))) == 3
+@pytest.mark.parametrize("page_size", ["1", "3"])
+def test_page_size_takes_values_up_to_the_maximum(alice, five_jobs, page_size):
+    assert len(names(alice.get("/api/v1/jobs", {"page_size": page_size}))) == int(page_size)
 
 
-@pytest.mark.parametrize("page_size", ["0", "-1", "many"])
-def test_a_page_size_that_is_not_positive_gives_the_default(alice, five_jobs, page_size):
-    assert len(names(alice.get("/api/v1/jobs", {"page_size": page_size}))) == 2
+@pytest.mark.parametrize("page_size", ["4", "1000000", str(2**70), "0", "-1", "many", "2.5"])
+def test_a_page_size_outside_the_bounds_is_400(alice, five_jobs, page_size):
+    body = assert_error(alice.get("/api/v1/jobs", {"page_size": page_size}), 400, "invalid")
+
+    assert body["errors"] == {"page_size": ["Give a whole number from 1 to 3."]}
 
 
-@pytest.mark.parametrize("page", ["4", "0", "-1", "last-but-one"])
-def test_a_page_that_does_not_exist_is_404(alice, five_jobs, page):
-    assert_error(alice.get("/api/v1/jobs", {"page": page}), 404, "not_found")
+def test_a_page_past_the_end_is_404(alice, five_jobs):
+    assert_error(alice.get("/api/v1/jobs", {"page": 4}), 404, "not_found")
+
+
+@pytest.mark.parametrize("page", ["0", "-1", "last", "2.0", ""])
+def test_a_page_that_is_not_a_number_from_one_on_is_400(alice, five_jobs, page):
+    body = assert_error(alice.get("/api/v1/jobs", {"page": page}), 400, "invalid")
+
+    assert list(body["errors"]) == ["page"]
 
 
 def test_the_last_page_holds_the_rest(alice, five_jobs):
@@ -167,3 +176,55 @@ def test_the_last_page_holds_the_rest(alice, five_jobs):
     assert len(body["results"]) == 1
     assert body["next"] is None
     assert body["previous"].endswith("page=2")
+
+
+# --- query parameters -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "problem"),
+    [
+        ("/api/v1/jobs", {"stat": "dead"}, "Unknown query parameter."),
+        ("/api/v1/jobs", {"queue": ["a", "b"]}, "Give this parameter once."),
+        ("/api/v1/jobs", {"queue": ""}, "Give a value, or leave the parameter out."),
+        ("/api/v1/stats", {"window": "1h"}, "Unknown query parameter."),
+        ("/api/v1/auth/me", {"verbose": "1"}, "Unknown query parameter."),
+        ("/api/v1/handlers/noop", {"page": "1"}, "Unknown query parameter."),
+    ],
+)
+def test_a_query_parameter_the_endpoint_does_not_take_is_400(alice, path, params, problem):
+    body = assert_error(alice.get(path, params), 400, "invalid")
+
+    assert body["errors"] == {next(iter(params)): [problem]}
+
+
+def test_a_filter_on_several_values_takes_the_parameter_repeated(alice):
+    assert alice.get("/api/v1/jobs", {"state": ["active", "paused"]}).status_code == 200
+
+
+def test_a_stranger_gets_401_before_any_query_check(anon):
+    assert_error(anon.get("/api/v1/jobs", {"stat": "dead"}), 401, "not_authenticated")
+
+
+@pytest.mark.parametrize(
+    "value", ["2030-01-01T09:00:00", "2030-01-01", "tomorrow", "0001-01-01T00:00:00+01:00"]
+)
+def test_a_time_filter_needs_an_iso_time_with_an_offset(alice, value):
+    body = assert_error(alice.get("/api/v1/jobs", {"created_after": value}), 400, "invalid")
+
+    assert list(body["errors"]) == ["created_after"]
+
+
+def test_a_time_filter_takes_any_utc_offset_iso_8601_allows(alice, make_job):
+    make_job()
+
+    response = alice.get("/api/v1/jobs", {"created_after": "2020-01-01T00:00:00+21:30"})
+
+    assert response.json()["count"] == 1
+
+
+def test_an_unknown_path_is_404_for_unsafe_methods_too(user):
+    client = client_with_token(issue_secret(user))
+    client.handler.enforce_csrf_checks = True
+
+    assert_error(client.delete("/api/v1/jobs/not/a/route"), 404, "not_found")
