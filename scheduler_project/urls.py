@@ -2,13 +2,10 @@
 
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import (
-    SpectacularAPIView,
-    SpectacularRedocView,
-    SpectacularSwaggerView,
-)
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from jobs.api import errors as api_errors
+from jobs.api.docs import RedocView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -17,10 +14,12 @@ urlpatterns = [
     path("api/v1/", include("jobs.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("api/redoc/", RedocView.as_view(url_name="schema"), name="redoc"),
     # Anything else under /api/ is a JSON 404, not Django's HTML page.
     re_path(r"^api/", api_errors.not_found),
+    path("", include("ops.urls")),  # /health, /health/ready, /metrics
 ]
 
-# A crash outside a view (in middleware) still answers JSON under /api/.
+# A request refused or crashing outside a view (in middleware) still answers JSON under /api/.
+handler400 = api_errors.bad_request
 handler500 = api_errors.server_error

@@ -1,0 +1,83 @@
+#!/bin/sh
+# The container's entry point: one image, several roles.
+#
+#   web                 serve the admin, the API, /health and /metrics with Gunicorn (default)
+#   worker [OPTIONS]    run `manage.py runworker OPTIONS` (e.g. --queues default,mail)
+#   migrate             wait for the database, apply migrations, exit
+#   manage ARGS         any manage.py command, e.g. `manage jobsctl stats`
+#   healthcheck         the image's HEALTHCHECK: /health for web, a live heartbeat for a worker
+#   anything else       run as given (e.g. `sh`)
+#
+# Each role replaces this shell (exec), so signals reach Gunicorn or the worker directly:
+# SIGTERM lets a worker finish its jobs within WORKER_SHUTDOWN_GRACE_SECONDS.
+set -eu
+
+APP_DIR=${APP_DIR:-$(CDPATH='' cd -- "$(dirname -- "$0")/.." && pwd)}
+cd "$APP_DIR"
+PYTHON=${PYTHON:-python}
+ROLE_FILE=${ROLE_FILE:-/tmp/scheduler-role}
+DB_WAIT_SECONDS=${DB_WAIT_SECONDS:-60}
+
+say() {
+    echo "entrypoint: $*" >&2
+}
+
+remember_role() {
+    # The HEALTHCHECK runs in a separate process: it reads which role this container plays.
+    echo "$1" >"$ROLE_FILE" 2>/dev/null || true
+}
+
+wait_for_database() {
+    deadline=$(($(date +%s) + DB_WAIT_SECONDS))
+    until "$PYTHON" manage.py shell --no-imports -c \
+        "from django.db import connection; connection.ensure_connection()" >/dev/null 2>&1; do
+        if [ "$(date +%s)" -ge "$deadline" ]; then
+            say "the database did not answer within ${DB_WAIT_SECONDS} s"
+            "$PYTHON" manage.py shell --no-imports -c \
+                "from django.db import connection; connection.ensure_connection()" || true
+            exit 1
+        fi
+        say "waiting for the database..."
+        sleep 1
+    done
+}
+
+role=${1:-web}
+[ "$#" -gt 0 ] && shift
+
+case "$role" in
+web)
+    remember_role web
+    exec "$PYTHON" -m gunicorn -c docker/gunicorn.conf.py "$@" scheduler_project.wsgi:application
+    ;;
+worker)
+    remember_role worker
+    exec "$PYTHON" manage.py runworker "$@"
+    ;;
+migrate)
+    wait_for_database
+    exec "$PYTHON" manage.py migrate --noinput "$@"
+    ;;
+manage)
+    exec "$PYTHON" manage.py "$@"
+    ;;
+healthcheck)
+    case "$(cat "$ROLE_FILE" 2>/dev/null || echo web)" in
+    worker)
+        # Live means: this host's worker heartbeat is within WORKER_LEASE_SECONDS.
+        exec "$PYTHON" manage.py jobsctl workers --host "$(uname -n)" --check >/dev/null
+        ;;
+    *)
+        port=${PORT:-8000}
+        exec "$PYTHON" -c "import sys, urllib.request
+try:
+    urllib.request.urlopen('http://127.0.0.1:${port}/health', timeout=5)
+except Exception as exc:
+    sys.exit(f'unhealthy: {exc}')"
+        ;;
+    esac
+    ;;
+*)
+    exec "$role" "$@"
+    ;;
+esac

@@ -1,0 +1,1 @@
+"""Running the scheduler in production: metrics, health probes, request ids, JSON logs."""
