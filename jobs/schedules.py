@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
-from .states import ScheduleType
+from .states import JobState, ScheduleType
 
 CRON_ALIASES = frozenset(
     {"@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually"}
@@ -27,6 +27,7 @@ MAX_INTERVAL_SECONDS = 366 * 24 * 3600
 # Beyond this many candidate wall-clock times without one past `after`, give up: it only
 # happens for expressions that match nothing real (e.g. 30 February).
 MAX_CRON_STEPS = 10_000
+UPCOMING_RUNS = 5  # how many run times the API and the admin show ahead
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,26 @@ def upcoming(
         times.append(current)
         current = next_after(schedule, current, anchor=current)
     return times
+
+
+def upcoming_runs(job, *, now: datetime, n: int = UPCOMING_RUNS) -> list[datetime]:
+    """Return the next `n` run times of `job`: its pending next_run_at, then the future ones.
+
+    next_run_at comes first even when it is already due (a worker is about to run it);
+    occurrences a late worker will skip under the misfire policy are not listed. Jobs that
+    are not active have none.
+    """
+    if job.state != JobState.ACTIVE or job.next_run_at is None:
+        return []
+    schedule = Schedule.of(job)
+    runs = [job.next_run_at]
+    while len(runs) < n:
+        # Anchored on the previous run, so interval schedules keep their phase.
+        following = next_after(schedule, max(runs[-1], now), anchor=runs[-1])
+        if following is None:
+            break
+        runs.append(following)
+    return runs
 
 
 def _next_cron(expression: str, tz: ZoneInfo, after: datetime) -> datetime:

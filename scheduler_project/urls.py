@@ -4,10 +4,12 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from jobs.admin.dashboard import dashboard
 from jobs.api import errors as api_errors
 from jobs.api.docs import RedocView
 
 urlpatterns = [
+    path("admin/dashboard/", dashboard, name="scheduler-dashboard"),
     path("admin/", admin.site.urls),
     # The REST API, its OpenAPI schema and the docs (Swagger UI, Redoc) from our static files.
     path("api/v1/auth/", include("accounts.urls")),

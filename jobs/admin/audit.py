@@ -1,0 +1,39 @@
+"""The audit trail in the admin: read-only, append-only, filterable by who and what."""
+
+from django.contrib import admin
+
+from jobs.models import AuditEvent
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "actor", "via", "action", "object_type", "object_id", "ip")
+    list_filter = ("action", "object_type", "via")
+    search_fields = ("=object_id", "actor")
+    search_help_text = "An object id (exact) or an actor's name."
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-id")
+    show_full_result_count = False
+    fields = (
+        "created_at",
+        "actor",
+        "actor_id",
+        "via",
+        "ip",
+        "action",
+        "object_type",
+        "object_id",
+        "owner_id",
+        "changes",
+    )
+    readonly_fields = fields
+
+    # The trail is append-only (a database trigger enforces it too): read, never write.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,203 @@
+"""What the operator's admin pages share: service calls per object, badges, durations.
+
+Admin actions and the buttons on detail pages call the service layer, one object at a time
+and each in its own transaction, so one refused object never undoes the others. A refusal
+(InvalidTransition, ValidationError) becomes a message naming the object, never an error page.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.contrib import messages
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from jobs import audit
+from jobs.exceptions import SchedulerError
+
+OPERATOR_VIA = "admin session"
+MAX_REFUSALS_LISTED = 10  # one message each; beyond this, one summary message
+MAX_NAMES_LISTED = 10
+
+
+def operator(request) -> audit.Actor:
+    """Return the audit actor for changes the signed-in operator makes."""
+    return audit.Actor(
+        request.user.pk, request.user.get_username(), OPERATOR_VIA, request.META.get("REMOTE_ADDR")
+    )
+
+
+@dataclass
+class Report:
+    """What an action did to each object it was given."""
+
+    done: list = field(default_factory=list)
+    refused: list[tuple[object, str]] = field(default_factory=list)
+
+
+def apply_each(
+    modeladmin,
+    request,
+    objects: Iterable,
+    *,
+    service: Callable,
+    past: str,
+    label: Callable[[object], str] = str,
+    detail: Callable[[object, object], str] | None = None,
+) -> Report:
+    """Call `service(obj)` for each object as the operator; tell them what happened to each.
+
+    `past` is the verb as the messages say it ("paused"); `detail(obj, result)` may add what
+    the service returned ("as execution 42").
+    """
+    report = Report()
+    notes = []
+    with audit.acting_as(operator(request)):
+        for obj in objects:
+            try:
+                result = service(obj)
+            except SchedulerError as exc:
+                report.refused.append((obj, str(exc)))
+                continue
+            report.done.append(obj)
+            note = f"{label(obj)}{detail(obj, result) if detail else ''}"
+            notes.append(note)
+            modeladmin.log_change(request, obj, f"{past.capitalize()} from the admin.")
+    if notes:
+        shown = ", ".join(notes[:MAX_NAMES_LISTED])
+        more = len(notes) - MAX_NAMES_LISTED
+        tail = f" and {more} more" if more > 0 else ""
+        messages.success(request, f"{past.capitalize()} {len(notes)}: {shown}{tail}.")
+    for obj, reason in report.refused[:MAX_REFUSALS_LISTED]:
+        messages.warning(request, f"{label(obj)} was not {past}: {reason}")
+    hidden = len(report.refused) - MAX_REFUSALS_LISTED
+    if hidden > 0:
+        messages.warning(request, f"{hidden} more were not {past}, for the same kinds of reason.")
+    if not notes and not report.refused:
+        messages.info(request, "Nothing was selected.")
+    return report
+
+
+class ObjectActionsMixin:
+    """Buttons on a detail page that POST one action for that object.
+
+    `object_actions` names admin actions of this ModelAdmin; each button runs the same
+    action function as the changelist does, on a queryset of the one object, with the same
+    permission check.
+    """
+
+    object_actions: tuple[str, ...] = ()
+
+    def get_urls(self):
+        opts = self.model._meta
+        info = opts.app_label, opts.model_name
+        custom = [
+            path(
+                "<path:object_id>/do/<str:action>/",
+                self.admin_site.admin_view(self.object_action_view),
+                name="{}_{}_object_action".format(*info),
+            )
+        ]
+        return custom + super().get_urls()
+
+    def object_action_view(self, request, object_id, action):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if action not in self.object_actions:
+            return HttpResponseRedirect(self._change_url(object_id))
+        func, _name, _description = self.get_actions(request).get(action, (None, None, None))
+        obj = self.get_object(request, object_id)
+        if obj is None:
+            raise Http404(f"No {self.model._meta.verbose_name} with id {object_id!r}.")
+        if func is None or not self.has_view_or_change_permission(request, obj):
+            messages.error(request, "You do not have permission to do that.")
+            return HttpResponseRedirect(self._change_url(object_id))
+        queryset = self.get_queryset(request).filter(pk=obj.pk)
+        response = func(self, request, queryset)
+        return response or HttpResponseRedirect(self._change_url(object_id))
+
+    def available_object_actions(self, request, obj) -> list[tuple[str, str]]:
+        """Return (name, label) of the buttons to show for `obj`: allowed and permitted."""
+        actions = self.get_actions(request)
+        shown = []
+        for name in self.object_actions:
+            if name in actions and self.object_action_allowed(obj, name):
+                shown.append((name, actions[name][2]))
+        return shown
+
+    def object_action_allowed(self, obj, name: str) -> bool:
+        return True
+
+    def _change_url(self, object_id) -> str:
+        opts = self.model._meta
+        return reverse(
+            f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_change", args=[object_id]
+        )
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["object_actions"] = [
+                {
+                    "name": name,
+                    "label": label,
+                    "url": reverse(
+                        f"{self.admin_site.name}:{self.model._meta.app_label}_"
+                        f"{self.model._meta.model_name}_object_action",
+                        args=[obj.pk, name],
+                    ),
+                    "confirm": name in getattr(self, "confirm_object_actions", ()),
+                }
+                for name, label in self.available_object_actions(request, obj)
+            ]
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+
+# --- Display ---------------------------------------------------------------------------
+
+
+def badge(state: str, label: str | None = None):
+    """Return a coloured state label (the colours are in jobs/admin.css)."""
+    return format_html(
+        '<span class="sched-badge sched-{}">{}</span>', state or "none", label or state or "—"
+    )
+
+
+def duration_text(delta: timedelta | None) -> str:
+    """Return a duration the way people read it: 0.35 s, 12.4 s, 3 min 05 s, 2 h 10 min."""
+    if delta is None:
+        return "—"
+    seconds = delta.total_seconds()
+    if seconds < 10:
+        return f"{seconds:.2f} s"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02} min"
+
+
+def age_text(delta: timedelta | None) -> str:
+    """Return how long ago (or how old) in one short unit: 4 s, 12 min, 3 h, 2 d."""
+    if delta is None:
+        return "—"
+    seconds = max(0, int(delta.total_seconds()))
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+def pre(text: str, css: str = ""):
+    """Return `text` whole, in a monospace block that wraps long lines."""
+    if not text:
+        return "—"
+    return format_html('<pre class="sched-pre {}">{}</pre>', css, text)
+
+
+def links(pairs: Iterable[tuple[str, str]], sep: str = ", "):
+    """Return (url, text) pairs as links."""
+    return format_html_join(sep, '<a href="{}">{}</a>', pairs)

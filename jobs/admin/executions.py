@@ -1,0 +1,207 @@
+"""Execution admin: the attempt history, the dead-letter list, and retry / cancel.
+
+Executions are records of what happened: every field is read-only, nothing is added or
+deleted here (the cleanup handler prunes old ones); the only changes are the two actions,
+each a service call.
+"""
+
+import json
+
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from jobs import services
+from jobs.models import Execution
+from jobs.states import ExecutionState, execution_allows
+
+from .common import ObjectActionsMixin, apply_each, badge, duration_text, pre
+from .jobs import HandlerFilter
+
+ERROR_PREVIEW_CHARS = 120  # of the error's first line, in the list
+
+
+class ExecutionHandlerFilter(HandlerFilter):
+    field = "job__handler"
+
+
+# The quick links above the list: the dead letters first, as operators look there most.
+QUICK_FILTERS = (
+    ("Dead letters", ExecutionState.DEAD),
+    ("Failed attempts", ExecutionState.FAILED),
+    ("Running", ExecutionState.RUNNING),
+    ("Queued", ExecutionState.QUEUED),
+)
+
+
+@admin.register(Execution)
+class ExecutionAdmin(ObjectActionsMixin, admin.ModelAdmin):
+    class Media:
+        css = {"all": ("jobs/admin.css",)}
+
+    change_form_template = "admin/jobs/change_form.html"
+    change_list_template = "admin/jobs/execution/change_list.html"
+    actions = ["retry", "cancel"]
+    object_actions = ("retry", "cancel")
+    confirm_object_actions = ("cancel",)
+    list_display = (
+        "id",
+        "job_link",
+        "handler",
+        "attempt",
+        "state_badge",
+        "queue",
+        "worker",
+        "scheduled_for",
+        "started_at",
+        "duration_display",
+        "error_preview",
+    )
+    list_filter = (
+        "state",
+        "queue",
+        ExecutionHandlerFilter,
+        "worker",
+        "scheduled_for",
+        "finished_at",
+    )
+    list_select_related = ("job", "worker")
+    search_fields = ("=id", "job__name", "error")
+    search_help_text = "An execution id, words in the job's name, or in the error."
+    ordering = ("-created_at", "-id")
+    list_per_page = 50
+    # A COUNT(*) of a million-row table on every page load buys nothing here.
+    show_full_result_count = False
+    fields = (
+        "job_link",
+        "handler",
+        "state_badge",
+        "scheduled_for",
+        "attempt",
+        "queue",
+        "priority",
+        "run_after",
+        "worker",
+        "started_at",
+        "finished_at",
+        "duration_display",
+        "cancel_requested",
+        "result_display",
+        "error_display",
+        "traceback_display",
+        "attempt_history",
+        "created_at",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def object_action_allowed(self, obj, name: str) -> bool:
+        return execution_allows(obj.state, name)
+
+    def changelist_view(self, request, extra_context=None):
+        base = reverse("admin:jobs_execution_changelist")
+        quick = [(label, f"{base}?state__exact={state}") for label, state in QUICK_FILTERS]
+        return super().changelist_view(request, {"quick_filters": quick, **(extra_context or {})})
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Read-only record: no save buttons, only the action buttons.
+        context = {
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, context)
+
+    # --- Actions -------------------------------------------------------------------------
+
+    @admin.action(description="Retry selected executions", permissions=["change"])
+    def retry(self, request, queryset):
+        apply_each(
+            self,
+            request,
+            queryset.select_related("job"),
+            service=lambda e: services.execution_retry(execution=e),
+            past="retried",
+            label=lambda e: f"Execution {e.pk}",
+            detail=lambda e, new: f" as execution {new.pk}",
+        )
+
+    @admin.action(description="Cancel selected executions", permissions=["change"])
+    def cancel(self, request, queryset):
+        apply_each(
+            self,
+            request,
+            queryset.select_related("job"),
+            service=lambda e: services.execution_cancel(execution=e),
+            past="cancelled",
+            label=lambda e: f"Execution {e.pk}",
+        )
+
+    # --- Columns and fields --------------------------------------------------------------
+
+    @admin.display(description="job", ordering="job__name")
+    def job_link(self, execution):
+        url = reverse("admin:jobs_job_change", args=[execution.job_id])
+        return format_html('<a href="{}">{}</a>', url, execution.job.name)
+
+    @admin.display(description="handler", ordering="job__handler")
+    def handler(self, execution):
+        return execution.job.handler
+
+    @admin.display(description="state", ordering="state")
+    def state_badge(self, execution):
+        label = execution.get_state_display()
+        if execution.state == ExecutionState.DEAD:
+            label = "Dead (dead letter)"
+        return badge(execution.state, label)
+
+    @admin.display(description="duration")
+    def duration_display(self, execution):
+        return duration_text(execution.duration)
+
+    @admin.display(description="error")
+    def error_preview(self, execution):
+        first = (execution.error.splitlines() or [""])[0]
+        if len(first) > ERROR_PREVIEW_CHARS:
+            first = first[: ERROR_PREVIEW_CHARS - 1] + "…"
+        return first or "—"
+
+    @admin.display(description="result")
+    def result_display(self, execution):
+        if execution.result is None:
+            return "—"
+        return pre(json.dumps(execution.result, indent=2, ensure_ascii=False))
+
+    @admin.display(description="error")
+    def error_display(self, execution):
+        return pre(execution.error, "sched-error")
+
+    @admin.display(description="traceback")
+    def traceback_display(self, execution):
+        return pre(execution.traceback, "sched-traceback")
+
+    @admin.display(description="attempts of this occurrence")
+    def attempt_history(self, execution):
+        attempts = Execution.objects.filter(
+            job_id=execution.job_id, scheduled_for=execution.scheduled_for
+        ).order_by("attempt")
+        return format_html_join(
+            "",
+            '<div>{}<a href="{}">attempt {}</a> {} {}</div>',
+            (
+                (
+                    "→ " if other.pk == execution.pk else "",
+                    reverse("admin:jobs_execution_change", args=[other.pk]),
+                    other.attempt,
+                    badge(other.state),
+                    (other.error.splitlines() or [""])[0][:ERROR_PREVIEW_CHARS],
+                )
+                for other in attempts
+            ),
+        )

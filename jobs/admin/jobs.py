@@ -1,0 +1,330 @@
+"""Job admin: the list operators scan, the form that edits a job, and its actions.
+
+Every change goes through the service layer: the form validates with `job_validate` (the
+API's judge), saving calls `job_create` / `job_update`, deleting `job_delete`, and each
+action one service per job (see common.apply_each).
+"""
+
+from django.contrib import admin, messages
+from django.db.models import OuterRef, Subquery, TextField
+from django.db.models.functions import Cast
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from handlers.registry import all_handlers
+from jobs import audit, schedules, services
+from jobs.exceptions import SchedulerError
+from jobs.models import Execution, Job
+from jobs.states import job_allows
+
+from .common import ObjectActionsMixin, apply_each, badge, duration_text, operator
+from .describe import describe_schedule
+from .forms import JobForm
+
+RECENT_EXECUTIONS = 10  # attempts shown on a job's page; the rest are one link away
+
+
+class HandlerFilter(admin.SimpleListFilter):
+    """The registered handlers, read from the registry rather than a DISTINCT over rows."""
+
+    title = "handler"
+    parameter_name = "handler"
+    field = "handler"
+
+    def lookups(self, request, model_admin):
+        return [(h.name, h.name) for h in all_handlers()]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(**{self.field: self.value()})
+        return queryset
+
+
+# Each admin action, and the service rule (jobs.states.JOB_ACTIONS) that allows it.
+ACTION_RULES = {"pause": "pause", "resume": "resume", "run_now": "trigger", "cancel": "cancel"}
+
+FIELDSETS = (
+    (None, {"fields": ("name", "owner", "handler", "payload")}),
+    (
+        "Schedule",
+        {
+            "fields": (
+                "schedule_type",
+                "run_at",
+                "interval_seconds",
+                "cron",
+                "timezone",
+                "misfire_policy",
+            )
+        },
+    ),
+    (
+        "Running",
+        {
+            "fields": (
+                "queue",
+                "priority",
+                "max_retries",
+                "retry_backoff_seconds",
+                "timeout_seconds",
+            )
+        },
+    ),
+    (
+        "Notifications",
+        {
+            "classes": ("collapse",),
+            "fields": (
+                "notify_on",
+                "notify_emails",
+                "notify_webhook_url",
+                "notify_webhook_secret",
+                "clear_webhook_secret",
+                "notify_digest_minutes",
+            ),
+        },
+    ),
+)
+STATE_FIELDSET = (
+    "State",
+    {
+        "fields": (
+            "state_badge",
+            "schedule_text",
+            "next_run_at",
+            "upcoming",
+            "last_run_at",
+            "recent_executions",
+            "id",
+            "created_at",
+            "updated_at",
+        )
+    },
+)
+
+
+@admin.register(Job)
+class JobAdmin(ObjectActionsMixin, admin.ModelAdmin):
+    class Media:
+        css = {"all": ("jobs/admin.css",)}
+
+    form = JobForm
+    change_form_template = "admin/jobs/change_form.html"
+    actions = ["pause", "resume", "run_now", "cancel"]
+    object_actions = ("run_now", "pause", "resume", "cancel")
+    confirm_object_actions = ("cancel",)
+    list_display = (
+        "name",
+        "owner",
+        "handler",
+        "schedule_text",
+        "state_badge",
+        "next_run_at",
+        "last_run_at",
+        "last_outcome",
+    )
+    list_display_links = ("name",)
+    list_filter = ("state", HandlerFilter, "schedule_type", "queue", "owner")
+    list_select_related = ("owner",)
+    search_fields = ("name",)
+    search_help_text = "Words in the job's name or its payload."
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+    list_per_page = 50
+    readonly_fields = (
+        "state_badge",
+        "schedule_text",
+        "next_run_at",
+        "upcoming",
+        "last_run_at",
+        "recent_executions",
+        "id",
+        "created_at",
+        "updated_at",
+    )
+
+    # --- Permissions and layout ----------------------------------------------------------
+
+    def has_change_permission(self, request, obj=None):
+        # A cancelled job is history: it can be read and deleted, not edited.
+        if obj is not None and not job_allows(obj.state, "edit"):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return FIELDSETS
+        first = (None, {"fields": ("name", "handler", "payload")})
+        return (first, *FIELDSETS[1:], STATE_FIELDSET)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return (*self.readonly_fields, "owner")
+
+    def get_changeform_initial_data(self, request):
+        return {"owner": request.user.pk, **super().get_changeform_initial_data(request)}
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # The form's script shows the payload schema of whichever handler is chosen.
+        context["handler_schemas"] = {h.name: h.schema for h in all_handlers() if not h.internal}
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def object_action_allowed(self, obj, name: str) -> bool:
+        return job_allows(obj.state, ACTION_RULES[name])
+
+    # --- Actions: one service call per job --------------------------------------------
+
+    @admin.action(description="Pause selected jobs", permissions=["change"])
+    def pause(self, request, queryset):
+        apply_each(
+            self, request, queryset, service=lambda j: services.job_pause(job=j), past="paused"
+        )
+
+    @admin.action(description="Resume selected jobs", permissions=["change"])
+    def resume(self, request, queryset):
+        apply_each(
+            self, request, queryset, service=lambda j: services.job_resume(job=j), past="resumed"
+        )
+
+    @admin.action(description="Run selected jobs now", permissions=["change"])
+    def run_now(self, request, queryset):
+        apply_each(
+            self,
+            request,
+            queryset,
+            service=lambda j: services.job_trigger(job=j),
+            past="queued",
+            detail=lambda job, execution: f" (execution {execution.pk})",
+        )
+
+    @admin.action(description="Cancel selected jobs", permissions=["change"])
+    def cancel(self, request, queryset):
+        apply_each(
+            self, request, queryset, service=lambda j: services.job_cancel(job=j), past="cancelled"
+        )
+
+    # --- The list ------------------------------------------------------------------------
+
+    def get_queryset(self, request):
+        # The newest attempt's state, read through the (job, scheduled_for, attempt) key.
+        newest = Execution.objects.filter(job=OuterRef("pk")).order_by("-scheduled_for", "-attempt")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(last_outcome_state=Subquery(newest.values("state")[:1]))
+        )
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if search_term:
+            in_payload = queryset.alias(payload_text=Cast("payload", TextField())).filter(
+                payload_text__icontains=search_term
+            )
+            results = results | in_payload
+        return results, may_have_duplicates
+
+    @admin.display(description="schedule")
+    def schedule_text(self, job):
+        return describe_schedule(job)
+
+    @admin.display(description="state", ordering="state")
+    def state_badge(self, job):
+        return badge(job.state, job.get_state_display())
+
+    @admin.display(description="last outcome")
+    def last_outcome(self, job):
+        state = getattr(job, "last_outcome_state", None)
+        return badge(state) if state else "—"
+
+    # --- The detail page -----------------------------------------------------------------
+
+    @admin.display(description=f"next {schedules.UPCOMING_RUNS} runs")
+    def upcoming(self, job):
+        runs = schedules.upcoming_runs(job, now=timezone.now())
+        if not runs:
+            return "— (only active jobs run)"
+        return format_html_join(
+            "", "<div>{} UTC</div>", ((f"{run:%Y-%m-%d %H:%M:%S}",) for run in runs)
+        )
+
+    @admin.display(description="recent executions")
+    def recent_executions(self, job):
+        rows = (
+            Execution.objects.filter(job=job)
+            .select_related("worker")
+            .order_by("-scheduled_for", "-attempt")[:RECENT_EXECUTIONS]
+        )
+        body = format_html_join(
+            "",
+            "<tr><td><a href='{}'>{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+            "<td>{}</td><td class='sched-error'>{}</td></tr>",
+            (
+                (
+                    reverse("admin:jobs_execution_change", args=[e.pk]),
+                    e.pk,
+                    f"{e.scheduled_for:%Y-%m-%d %H:%M:%S}",
+                    e.attempt,
+                    badge(e.state),
+                    e.worker or "—",
+                    duration_text(e.duration),
+                    (e.error.splitlines() or [""])[0][:200],
+                )
+                for e in rows
+            ),
+        )
+        if not body:
+            return "None yet."
+        everything = reverse("admin:jobs_execution_changelist") + f"?job__id__exact={job.pk}"
+        return format_html(
+            "<table class='sched-inline'><thead><tr><th>id</th><th>scheduled for</th>"
+            "<th>attempt</th><th>state</th><th>worker</th><th>duration</th><th>error</th>"
+            "</tr></thead><tbody>{}</tbody></table><p><a href='{}'>All executions of this "
+            "job</a></p>",
+            body,
+            everything,
+        )
+
+    # --- Saving through the services -----------------------------------------------------
+
+    def save_model(self, request, obj, form, change):
+        try:
+            with audit.acting_as(operator(request)):
+                if change:
+                    services.job_update(job=obj, **form.job_fields)
+                else:
+                    created = services.job_create(
+                        owner=form.cleaned_data.get("owner"), **form.job_fields
+                    )
+                    _adopt(obj, created)
+        except SchedulerError as exc:
+            # Validated a moment ago, refused now: another change came first.
+            request._scheduler_refusal = str(exc)
+            self.message_user(request, f"Not saved: {exc}", messages.ERROR)
+
+    def message_user(self, request, message, level=messages.INFO, *args, **kwargs):
+        if level == messages.SUCCESS and getattr(request, "_scheduler_refusal", None):
+            return  # the admin's "changed successfully" would be untrue
+        super().message_user(request, message, level, *args, **kwargs)
+
+    def delete_model(self, request, obj):
+        with audit.acting_as(operator(request)):
+            services.job_delete(job=obj)
+
+    def delete_queryset(self, request, queryset):
+        with audit.acting_as(operator(request)):
+            for job in queryset:
+                services.job_delete(job=job)
+
+
+def _adopt(form_instance: Job, created: Job) -> None:
+    """Make the admin's unsaved instance the job the services created.
+
+    The admin redirects and logs using the instance its form built; the services made
+    (and saved) their own, so the form's copy takes on its fields and its saved state.
+    """
+    for field in Job._meta.concrete_fields:
+        setattr(form_instance, field.attname, getattr(created, field.attname))
+    form_instance._state.adding = False
+    form_instance._state.db = created._state.db

@@ -1,0 +1,129 @@
+"""Worker admin: which runworker processes are alive, stale or stopped, and what each runs."""
+
+from django.contrib import admin
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from jobs.models import Execution, Worker
+from jobs.states import ExecutionState
+
+from .common import age_text, badge
+
+
+class StatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [("alive", "Alive"), ("stale", "Stale"), ("stopped", "Stopped")]
+
+    def queryset(self, request, queryset):
+        alive = Worker.objects.alive()
+        if self.value() == "alive":
+            return queryset.filter(pk__in=alive)
+        if self.value() == "stale":
+            return queryset.filter(stopped_at__isnull=True).exclude(pk__in=alive)
+        if self.value() == "stopped":
+            return queryset.filter(stopped_at__isnull=False)
+        return queryset
+
+
+@admin.register(Worker)
+class WorkerAdmin(admin.ModelAdmin):
+    class Media:
+        css = {"all": ("jobs/admin.css",)}
+
+    list_display = (
+        "name",
+        "hostname",
+        "pid",
+        "queue_list",
+        "concurrency",
+        "status_badge",
+        "heartbeat_age",
+        "started_at",
+        "running_now",
+    )
+    list_filter = (StatusFilter, "hostname")
+    search_fields = ("name", "hostname")
+    ordering = ("-started_at",)
+    fields = (
+        "name",
+        "hostname",
+        "pid",
+        "queue_list",
+        "concurrency",
+        "status_badge",
+        "started_at",
+        "heartbeat_at",
+        "stopped_at",
+        "running_executions",
+    )
+    readonly_fields = fields
+
+    # Rows are written by the workers themselves; the admin only reads them.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        # A correlated count over the partial index of running rows: a join with all of a
+        # worker's executions would read its whole history.
+        held = (
+            Execution.objects.filter(worker=OuterRef("pk"), state=ExecutionState.RUNNING)
+            .order_by()
+            .values("worker")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return super().get_queryset(request).annotate(running=Coalesce(Subquery(held), 0))
+
+    @admin.display(description="queues")
+    def queue_list(self, worker):
+        return ", ".join(worker.queues or [])
+
+    @admin.display(description="status")
+    def status_badge(self, worker):
+        return badge(f"worker-{worker.status}", worker.status)
+
+    @admin.display(description="last heartbeat", ordering="heartbeat_at")
+    def heartbeat_age(self, worker):
+        return f"{age_text(timezone.now() - worker.heartbeat_at)} ago"
+
+    @admin.display(description="running now", ordering="running")
+    def running_now(self, worker):
+        count = getattr(worker, "running", 0)
+        if not count:
+            return "0"
+        url = reverse("admin:jobs_execution_changelist")
+        return format_html(
+            '<a href="{}?worker__id__exact={}&amp;state__exact=running">{}</a>', url, worker.pk, count
+        )
+
+    @admin.display(description="running executions")
+    def running_executions(self, worker):
+        rows = Execution.objects.filter(worker=worker, state=ExecutionState.RUNNING).select_related(
+            "job"
+        )
+        return (
+            format_html_join(
+                "",
+                '<div><a href="{}">{}</a>: {} (attempt {}, for {})</div>',
+                (
+                    (
+                        reverse("admin:jobs_execution_change", args=[e.pk]),
+                        e.pk,
+                        e.job.name,
+                        e.attempt,
+                        age_text(timezone.now() - e.started_at),
+                    )
+                    for e in rows
+                ),
+            )
+            or "Nothing."
+        )
