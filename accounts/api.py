@@ -19,6 +19,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from jobs import audit
 from jobs.api.query import StrictQueryMixin
 from jobs.api.serializers import StrictFieldsMixin
 
@@ -26,6 +27,7 @@ from .models import ApiToken
 from .throttles import LoginThrottle, RegisterThrottle
 
 User = get_user_model()
+SIGN_IN_VIA = "API sign-in"  # audit `via` of tokens issued for a username and password
 
 
 def token_issue(*, user, name: str = "") -> tuple[ApiToken, str]:
@@ -34,9 +36,12 @@ def token_issue(*, user, name: str = "") -> tuple[ApiToken, str]:
     return ApiToken.issue(user=user, name=name, expires_at=expires_at)
 
 
-def token_revoke(*, token: ApiToken) -> None:
-    """Revoke `token` (once: a second revoke keeps the first time)."""
-    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+def signing_in(request, user) -> audit.Actor:
+    """Return the audit actor for what signing `user` in does.
+
+    Register and log in carry no token, so the request alone would name an anonymous actor.
+    """
+    return audit.actor_for_user(user, SIGN_IN_VIA, request.META.get("REMOTE_ADDR"))
 
 
 # --- Serializers ------------------------------------------------------------------------
@@ -157,7 +162,8 @@ class RegisterView(PublicView):
                 user = User.objects.create_user(
                     username=data["username"], email=data["email"], password=data["password"]
                 )
-                token, secret = token_issue(user=user, name="register")
+                with audit.acting_as(signing_in(request, user)):
+                    token, secret = token_issue(user=user, name="register")
         except IntegrityError:  # the same name, registered between our check and the INSERT
             raise serializers.ValidationError(
                 {"username": ["A user with that username already exists."]}
@@ -193,7 +199,8 @@ class TokenView(PublicView):
             raise serializers.ValidationError(
                 {"non_field_errors": ["Unable to log in with these credentials."]}
             )
-        token, secret = token_issue(user=user, name=data["name"])
+        with audit.acting_as(signing_in(request, user)):
+            token, secret = token_issue(user=user, name=data["name"])
         return Response(
             IssuedTokenSerializer({"token": secret, "expires_at": token.expires_at}).data
         )
@@ -210,7 +217,7 @@ class LogoutView(StrictQueryMixin, APIView):
     def post(self, request):
         """Revoke the token this request was sent with."""
         if isinstance(request.auth, ApiToken):
-            token_revoke(token=request.auth)
+            request.auth.revoke()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -245,4 +252,4 @@ class TokenViewSet(
         return ApiToken.objects.filter(user=self.request.user)
 
     def perform_destroy(self, instance):
-        token_revoke(token=instance)
+        instance.revoke()

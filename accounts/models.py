@@ -81,7 +81,12 @@ class ApiToken(models.Model):
         return token, secret
 
     def revoke(self) -> bool:
-        """Revoke the token now; return False if it was revoked already."""
+        """Revoke the token now; return False if it was revoked already.
+
+        Every revoke (logout, DELETE auth/tokens/{id}, ...) comes through here, so each is
+        audited once: the conditional UPDATE lets only the first of two racing revokes
+        record an event.
+        """
         from jobs import audit
 
         now = timezone.now()

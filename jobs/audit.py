@@ -2,8 +2,13 @@
 
 Services call `record(...)` inside the transaction that makes the change, so an event exists
 exactly when its change does. The actor comes from the request being served (set by
-`AuditContextMiddleware`; DRF puts the token it authenticated on the request) or from
-`acting_as(...)` in commands and scripts; anything else is "system".
+`AuditContextMiddleware`) or from `acting_as(...)` in commands, scripts and views that sign
+someone in; anything else is "system".
+
+DRF authenticates inside the view, after every middleware has run, but it copies the user
+and the token it authenticated onto the Django request (`request.user`, `request.auth`). The
+actor is read from that request when the change is recorded, inside the view, so an API
+change is attributed to the token's user, "API token <prefix>", with no step of its own.
 """
 
 import json
@@ -17,6 +22,21 @@ from .models import AuditEvent
 
 SECRET_FIELDS = frozenset({"notify_webhook_secret"})
 MASK = "********"
+# What `action` and `object_type` hold; the API's filters offer these.
+ACTIONS = (
+    "create",
+    "edit",
+    "pause",
+    "resume",
+    "cancel",
+    "trigger",
+    "reschedule",
+    "retry",
+    "delete",
+    "token_created",
+    "token_revoked",
+)
+OBJECT_TYPES = ("job", "execution", "token")
 
 
 @dataclass(frozen=True)
@@ -43,8 +63,9 @@ def acting_as(actor: Actor):
         _actor.reset(token)
 
 
-def actor_for_user(user, via: str) -> Actor:
-    return Actor(user.pk, user.get_username(), via)
+def actor_for_user(user, via: str, ip: str | None = None) -> Actor:
+    """Return the actor for changes `user` makes from `via` (and the client address `ip`)."""
+    return Actor(user.pk, user.get_username(), via, ip)
 
 
 def current_actor() -> Actor:

@@ -55,6 +55,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After authentication: audit events read the user (and, once DRF has authenticated
+    # inside the view, the API token) from the request being served.
+    "jobs.audit.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -191,6 +194,22 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# Optional: the same lines also go to a file, rotated by size, for hosts without a log
+# collector. Rotation is per process: give each process (web, each worker) its own file.
+LOG_FILE = env.str("LOG_FILE", default="")
+if LOG_FILE:
+    if not Path(LOG_FILE).parent.is_dir():
+        raise ImproperlyConfigured(f"LOG_FILE {LOG_FILE!r}: its directory does not exist.")
+    LOGGING["handlers"]["file"] = {
+        "class": "logging.handlers.RotatingFileHandler",
+        "filename": LOG_FILE,
+        "maxBytes": env.int("LOG_FILE_MAX_BYTES", default=10 * 1024 * 1024),
+        "backupCount": env.int("LOG_FILE_BACKUPS", default=5),  # rotated files kept
+        "encoding": "utf-8",
+        "formatter": LOG_FORMAT,
+        "filters": ["request_id"],
+    }
+    LOGGING["root"]["handlers"].append("file")
 
 # --- Handlers. ---
 # The webhook handler refuses loopback, private, link-local, metadata and other non-public
@@ -299,5 +318,6 @@ SPECTACULAR_SETTINGS = {
         {"name": "handlers", "description": "What a job can run, with its payload schema."},
         {"name": "workers", "description": "Running `runworker` processes (staff only)."},
         {"name": "stats", "description": "Counts and recent throughput."},
+        {"name": "audit", "description": "Who changed what, when and from where (read-only)."},
     ],
 }

@@ -1,15 +1,16 @@
-"""Routes of /api/v1/ (jobs, executions, handlers, workers, stats); auth is in accounts.urls."""
+"""Routes of /api/v1/ (jobs, executions, handlers, workers, stats, audit); auth: accounts.urls."""
 
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import audit, views
 
 router = SimpleRouter(trailing_slash=False)
 router.register("jobs", views.JobViewSet, basename="jobs")
 router.register("executions", views.ExecutionViewSet, basename="executions")
 router.register("handlers", views.HandlerViewSet, basename="handlers")
 router.register("workers", views.WorkerViewSet, basename="workers")
+router.register("audit", audit.AuditEventViewSet, basename="audit")
 
 app_name = "api"
 urlpatterns = [

@@ -157,3 +157,43 @@ def test_tokens_created_and_revoked_are_recorded_without_their_secret(user, acti
     assert revoked.action == "token_revoked"
     assert secret not in str(created.changes) + str(revoked.changes)
     assert AuditEvent.objects.count() == 2
+
+
+def test_the_audit_middleware_is_installed_after_authentication(settings):
+    middleware = settings.MIDDLEWARE
+    assert middleware.index("jobs.audit.AuditContextMiddleware") > middleware.index(
+        "django.contrib.auth.middleware.AuthenticationMiddleware"
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "via"), [("/admin/jobs/job/add/", "admin session"), ("/elsewhere", "web session")]
+)
+def test_a_change_made_while_serving_a_request_is_the_signed_in_users(rf, user, path, via):
+    request = rf.post(path, REMOTE_ADDR="10.1.2.3")
+    request.user = user
+    audit.AuditContextMiddleware(lambda request: make_job(request.user))(request)
+    [event] = events("create")
+    assert (event.actor_id, event.actor, event.via, event.ip) == (user.pk, "alice", via, "10.1.2.3")
+    # The request is forgotten once answered: later changes are the system's again.
+    assert audit.current_actor() == audit.SYSTEM
+
+
+def test_the_token_a_request_was_authenticated_with_names_where_it_came_from(rf, user):
+    from accounts.models import ApiToken
+
+    token, _ = ApiToken.issue(user=user)
+    request = rf.post("/api/v1/jobs")
+    # What DRF does on authenticating: the user and the token land on the Django request.
+    request.user, request.auth = user, token
+    audit.AuditContextMiddleware(lambda request: make_job(request.user))(request)
+    [event] = events("create")
+    assert (event.actor, event.via, event.ip) == ("alice", f"API token {token.prefix}", "127.0.0.1")
+
+
+def test_an_explicit_actor_wins_over_the_request(rf, user, acting):
+    request = rf.post("/api/v1/auth/token")
+    request.user = user
+    audit.AuditContextMiddleware(lambda request: make_job(request.user))(request)
+    [event] = events("create")
+    assert (event.via, event.ip) == ("command line", "10.0.0.1")

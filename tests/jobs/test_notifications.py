@@ -3,7 +3,9 @@
 import signal
 from datetime import timedelta
 
+import environ
 import pytest
+from aiosmtpd.controller import Controller
 from django.core import mail
 from django.core.management import call_command
 from django.dispatch import receiver
@@ -15,6 +17,7 @@ from jobs import signals as job_signals
 from jobs.models import Execution, Job, Worker
 from jobs.states import ExecutionState, JobState
 from tests.conftest import wait_for
+from tests.handlers.test_email_handler import Inbox, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -66,6 +69,47 @@ def test_dead_job_sends_exactly_one_email_through_the_worker():
     assert message.to == ["ops@example.com"]
     assert message.subject == "[scheduler] dead: flaky"
     assert "probe failed on attempt 3" in message.body
+
+
+@pytest.fixture
+def smtp_inbox():
+    """A real SMTP server on 127.0.0.1, configured as the mail server as EMAIL_URL would."""
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        config = environ.Env.email_url_config(f"smtp://127.0.0.1:{controller.port}")
+        with override_settings(**config):
+            yield inbox
+    finally:
+        controller.stop()
+
+
+def test_dead_job_sends_exactly_one_email_through_a_real_smtp_server(smtp_inbox):
+    # A long backoff: each burst runs one attempt, and the test makes the retry due.
+    job = failing_job(retry_backoff_seconds=3600)
+    for attempt in (1, 2):
+        call_command("runworker", burst=True)
+        assert Execution.objects.get(job=job, attempt=attempt).state == ExecutionState.FAILED
+        assert not notification_jobs().exists()
+        assert smtp_inbox.envelopes == []  # a worker ran after the failure: none before
+        Execution.objects.filter(job=job, state=ExecutionState.QUEUED).update(
+            run_after=timezone.now()
+        )
+
+    call_command("runworker", burst=True)  # the last attempt dies, then its notification runs
+
+    assert Execution.objects.get(job=job, attempt=3).state == ExecutionState.DEAD
+    assert smtp_inbox.received.wait(10)
+    [envelope] = smtp_inbox.envelopes
+    assert envelope.rcpt_tos == ["ops@example.com"]
+    content = envelope.content.decode()
+    assert "Subject: [scheduler] dead: flaky" in content
+    assert "probe failed on attempt 3" in content
+    delivery = Execution.objects.get(job__handler="notification")
+    assert delivery.state == ExecutionState.SUCCEEDED, delivery.error
+    call_command("runworker", burst=True)  # nothing is left to send
+    assert len(smtp_inbox.envelopes) == 1
 
 
 def test_failure_digest_limits_a_flapping_job_to_one_email_per_window():

@@ -149,3 +149,65 @@ def test_an_unknown_log_format_is_refused_with_a_clear_error():
     )
     assert result.returncode != 0
     assert "LOG_FORMAT must be json or text, not 'xml'." in result.stderr
+
+
+def run_logging_lines(count: int, **env: str) -> subprocess.CompletedProcess:
+    """Log `count` numbered lines from a fresh process configured by `env`."""
+    code = (
+        "import logging\n"
+        "log = logging.getLogger('tests.ops.file')\n"
+        f"for i in range({count}):\n"
+        "    log.warning('Line number=%s', i, extra={'number': i})\n"
+    )
+    return subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_log_file_gets_the_console_lines_too_and_is_rotated_by_size(tmp_path):
+    path = tmp_path / "scheduler.log"
+    result = run_logging_lines(
+        200,
+        LOG_FORMAT="json",
+        LOG_FILE=str(path),
+        LOG_FILE_MAX_BYTES="2000",
+        LOG_FILE_BACKUPS="2",
+    )
+    assert result.returncode == 0, result.stderr
+
+    # The current file and two rotated ones; older lines were dropped with the third.
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["scheduler.log", "scheduler.log.1", "scheduler.log.2"]
+    assert all(p.stat().st_size <= 2000 for p in tmp_path.iterdir())
+    oldest_first = [tmp_path / "scheduler.log.2", tmp_path / "scheduler.log.1", path]
+    lines = [line for p in oldest_first for line in json_lines(p.read_text())]
+    numbers = [line["number"] for line in lines]
+    assert numbers == list(range(numbers[0], 200))  # the newest lines, none lost or repeated
+    assert numbers[0] > 0  # the first lines went with the file rotated away
+    assert lines[-1]["message"] == "Line number=199"
+    assert lines[-1]["logger"] == "tests.ops.file" and lines[-1]["level"] == "WARNING"
+    # Beside the console, not instead of it: every line went there too, in the same format.
+    console = [line for line in json_lines(result.stderr) if line["logger"] == "tests.ops.file"]
+    assert [line["number"] for line in console] == list(range(200))
+
+
+def test_without_log_file_lines_go_to_the_console_only(tmp_path):
+    result = run_logging_lines(3, LOG_FORMAT="text", LOG_FILE="", TMPDIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "WARNING tests.ops.file Line number=2" in result.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_log_file_in_a_missing_directory_is_refused_with_a_clear_error(tmp_path):
+    missing = tmp_path / "no-such-dir" / "scheduler.log"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "LOG_FILE": str(missing)}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert f"LOG_FILE {str(missing)!r}: its directory does not exist." in result.stderr
