@@ -35,6 +35,22 @@ METADATA_ADDRESSES = frozenset(
 )
 # NAT64 (RFC 6052): the last 32 bits are an IPv4 address the gateway connects to.
 NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
+# Ranges refused by name, because `ipaddress` calls some of them global (its tables differ
+# between Python releases) or files them under a misleading class.
+NAMED_NETWORKS = tuple(
+    (ipaddress.ip_network(network), reason)
+    for network, reason in (
+        # "This network" (RFC 1122): Linux connects 0.0.0.0 to the local host itself.
+        ("0.0.0.0/8", "unspecified"),
+        ("255.255.255.255/32", "broadcast"),
+        # Deprecated site-local (RFC 3879), still routed inside some networks; Python 3.11
+        # says is_global.
+        ("fec0::/10", "site-local"),
+        # Teredo (RFC 4380) tunnels to whatever IPv4 host and port the address encodes (in
+        # obfuscated form); refused whole rather than trusting the decoding.
+        ("2001::/32", "teredo"),
+    )
+)
 
 
 class AddressRefused(SchedulerError):
@@ -64,6 +80,9 @@ def classify(address: IPAddress) -> str | None:
         return classify(embedded)
     if address in METADATA_ADDRESSES:
         return "metadata"
+    for network, reason in NAMED_NETWORKS:
+        if address.version == network.version and address in network:
+            return reason
     if address.is_loopback:
         return "loopback"
     if address.is_link_local:

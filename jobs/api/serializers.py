@@ -13,7 +13,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from jobs import schedules
+from jobs import payloads, schedules
 from jobs.models import Execution, Job, Worker
 from jobs.notifications import EVENTS as NOTIFY_EVENTS
 from jobs.services import EDITABLE_FIELDS
@@ -26,7 +26,11 @@ WORKER_STATUSES = ("alive", "stale", "stopped")
 
 
 class StrictFieldsMixin:
-    """Refuse fields the serializer does not accept, instead of silently dropping them."""
+    """Refuse fields the serializer does not accept, instead of silently dropping them.
+
+    A value nested too deep is refused before its field sees it: DRF's fields call str()
+    or json.dumps() on what they are given, and those recurse.
+    """
 
     def to_internal_value(self, data):
         errors = {}
@@ -36,6 +40,10 @@ class StrictFieldsMixin:
             for name in sorted(set(data) & set(self.fields)):
                 if self.fields[name].read_only:
                     errors[name] = ["This field is read-only."]
+                elif problem := payloads.depth_problem(data[name]):
+                    errors[name] = [problem]
+            if errors:
+                data = {name: value for name, value in data.items() if name not in errors}
         try:
             value = super().to_internal_value(data)
         except serializers.ValidationError as exc:
@@ -84,23 +92,18 @@ class PayloadField(serializers.JSONField):
     }
 
     def to_internal_value(self, data):
+        # First, with an explicit stack: DRF's JSONField runs json.dumps on the value, and
+        # that recursion would be a server error for a payload a few hundred levels deep.
+        problem = payloads.depth_problem(data)
+        if problem is not None:
+            raise serializers.ValidationError(problem, code="too_deep")
         value = super().to_internal_value(data)
         if not isinstance(value, dict):
             self.fail("not_object")
         # PostgreSQL's jsonb cannot store U+0000: refuse it here rather than fail on INSERT.
-        if _contains_nul(value):
+        if payloads.contains_nul(value):
             self.fail("nul")
         return value
-
-
-def _contains_nul(value) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_contains_nul(item) for item in value)
-    return False
 
 
 # --- Jobs -------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 import pytest
 
+from jobs.api.serializers import JobSerializer
 from jobs.models import Job
+from jobs.payloads import MAX_PAYLOAD_DEPTH
 
 pytestmark = pytest.mark.django_db
 
@@ -114,6 +116,119 @@ def test_a_payload_over_the_size_limit_is_400(alice, settings):
 
     assert response.status_code == 400
     assert "the limit is 100 bytes" in response.json()["errors"]["payload"][0]
+
+
+def nested_text(kind: str, levels: int) -> str:
+    """Return JSON text with `levels` nested objects or lists, built without recursion."""
+    if kind == "objects":
+        return '{"a":' * levels + "0" + "}" * levels
+    return "[" * levels + "]" * levels
+
+
+def deep_job_body(kind: str, depth: int) -> str:
+    """Return a job's JSON body whose payload nests `depth` levels, the payload being 1."""
+    payload = f'{{"mode":"succeed","value":{nested_text(kind, depth - 1)}}}'
+    return (
+        '{"name":"deep","handler":"probe","schedule_type":"interval",'
+        f'"interval_seconds":60,"payload":{payload}}}'
+    )
+
+
+def post_text(client, body: str, path: str = JOBS):
+    # Sent as text: the test client's json.dumps would itself recurse on these.
+    return client.generic("POST", path, body, content_type="application/json")
+
+
+def assert_error_shape(response, status: int) -> dict:
+    assert response.status_code == status, response.content[:300]
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"status", "code", "detail", "errors"}
+    assert body["status"] == status
+    return body
+
+
+@pytest.mark.parametrize("kind", ["objects", "lists"])
+def test_a_payload_at_the_depth_limit_is_accepted(alice, kind):
+    response = post_text(alice, deep_job_body(kind, MAX_PAYLOAD_DEPTH))
+
+    assert response.status_code == 201, response.json()
+    assert Job.objects.count() == 1
+
+
+@pytest.mark.parametrize("kind", ["objects", "lists"])
+@pytest.mark.parametrize("depth", [MAX_PAYLOAD_DEPTH + 1, 60])
+def test_a_payload_past_the_depth_limit_is_a_field_error(alice, kind, depth):
+    response = post_text(alice, deep_job_body(kind, depth))
+
+    body = assert_error_shape(response, 400)
+    assert body["code"] == "invalid"
+    assert body["errors"] == {
+        "payload": [f"Nested too deeply: at most {MAX_PAYLOAD_DEPTH} levels of objects and lists."]
+    }
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize("kind", ["objects", "lists"])
+@pytest.mark.parametrize("depth", [100, 300, 400, 1_000, 10_000])
+def test_a_body_nested_far_too_deep_is_refused_whole_by_the_parser(alice, kind, depth):
+    # Small (a few KB at most) so the size limit never sees it; these depths used to end in
+    # a RecursionError somewhere after parsing, at a depth that varied with the stack.
+    response = post_text(alice, deep_job_body(kind, depth))
+
+    body = assert_error_shape(response, 400)
+    assert body["code"] == "parse_error"
+    assert "nested too deeply" in body["detail"]
+    assert not Job.objects.exists()
+
+
+def test_a_deep_payload_in_a_patch_changes_nothing(alice, make_job):
+    job = make_job(handler="probe", payload={"mode": "succeed"})
+    payload = f'{{"mode":"succeed","value":{nested_text("lists", 40)}}}'
+
+    response = alice.generic(
+        "PATCH", f"{JOBS}/{job.pk}", f'{{"payload":{payload}}}', content_type="application/json"
+    )
+
+    body = assert_error_shape(response, 400)
+    assert "payload" in body["errors"]
+    job.refresh_from_db()
+    assert job.payload == {"mode": "succeed"}
+
+
+@pytest.mark.parametrize("field", ["priority", "schedule_type", "name"])
+def test_a_deep_value_in_any_field_is_refused_by_the_parser_on_any_endpoint(alice, field):
+    body = f'{{"{field}":{nested_text("lists", 5_000)},"password":"x"}}'
+
+    for path in (JOBS, "/api/v1/auth/token"):
+        assert assert_error_shape(post_text(alice, body, path), 400)["code"] == "parse_error"
+
+
+def nested_value(kind: str, levels: int):
+    value = 0 if kind == "objects" else []
+    for _ in range(levels):
+        value = {"a": value} if kind == "objects" else [value]
+    return value
+
+
+@pytest.mark.parametrize("kind", ["objects", "lists"])
+@pytest.mark.parametrize("depth", [MAX_PAYLOAD_DEPTH + 1, 400, 10_000])
+def test_the_serializer_refuses_a_deep_payload_without_recursing(kind, depth):
+    # Python callers hand the serializer objects no parser has bounded.
+    payload = {"mode": "succeed", "value": nested_value(kind, depth - 1)}
+    serializer = JobSerializer(data={**VALID, "handler": "probe", "payload": payload})
+
+    assert not serializer.is_valid()
+    assert "Nested too deeply" in serializer.errors["payload"][0]
+
+
+@pytest.mark.parametrize("field", ["priority", "schedule_type", "run_at", "notify_on"])
+def test_the_serializer_refuses_a_deep_value_in_any_field(field):
+    # str() of a list this deep raises RecursionError: DRF's integer and choice fields do it.
+    serializer = JobSerializer(data={**VALID, field: nested_value("lists", 5_000)})
+
+    assert not serializer.is_valid()
+    assert "Nested too deeply" in serializer.errors[field][0]
 
 
 def test_every_problem_of_a_field_round_is_reported_at_once(alice):

@@ -1,5 +1,6 @@
 """The webhook handler against a real HTTP server on loopback, and the address guard."""
 
+import ipaddress
 import json
 import socket
 from datetime import timedelta
@@ -99,6 +100,43 @@ def test_redirect_loop_stops_at_max_redirects(http_server, bare_ctx):
         ("240.0.0.1", "reserved"),
         ("100.64.0.1", "non-public"),
         ("2130706433", "loopback"),  # 127.0.0.1 as one number: resolvers accept it
+        # Spellings of 127.0.0.1 the resolver also reads (octal, hex, short forms).
+        ("0177.0.0.1", "loopback"),
+        ("0x7f.1", "loopback"),
+        ("127.1", "loopback"),
+        # IPv4-mapped IPv6 reaches the IPv4 host.
+        ("[::ffff:10.0.0.1]", "private"),
+        ("[::ffff:169.254.169.254]", "metadata"),
+        ("[::ffff:0.0.0.0]", "unspecified"),
+        # Deprecated site-local IPv6 (fec0::/10): Python 3.11 calls it global.
+        ("[fec0::1]", "site-local"),
+        ("[feff:ffff::1]", "site-local"),
+        # 6to4 (2002::/16) embeds the IPv4 address its relay delivers to.
+        ("[2002:7f00:1::1]", "loopback"),
+        ("[2002:a00:1::1]", "private"),
+        ("[2002:a9fe:a9fe::1]", "metadata"),
+        # Teredo (2001::/32) tunnels to an encoded IPv4 host: refused whatever it encodes.
+        ("[2001:0:4136:e378:8000:63bf:f5ff:fffe]", "teredo"),  # client 10.0.0.1
+        ("[2001:0:4136:e378:8000:63bf:f7f6:f7f7]", "teredo"),  # client 8.9.8.8
+        # NAT64 (64:ff9b::/96): the gateway connects to the last 32 bits.
+        ("[64:ff9b::7f00:1]", "loopback"),
+        ("[64:ff9b::c0a8:101]", "private"),
+        ("[64:ff9b::a9fe:a9fe]", "metadata"),
+        ("[64:ff9b::6440:1]", "non-public"),
+        # "This network" 0.0.0.0/8: Linux connects 0.0.0.0 to the local host.
+        ("0.1.2.3", "unspecified"),
+        ("0", "unspecified"),
+        # Carrier-grade NAT, 100.64.0.0/10, at both ends.
+        ("100.127.255.254", "non-public"),
+        # Multicast, IPv4 and IPv6, and the limited broadcast address.
+        ("239.255.255.250", "multicast"),
+        ("[ff02::1]", "multicast"),
+        ("[ff0e::1]", "multicast"),
+        ("255.255.255.255", "broadcast"),
+        # The old IPv4-compatible and the SIIT-translated forms are reserved space.
+        ("[::127.0.0.1]", "reserved"),
+        ("[::ffff:0:a00:1]", "reserved"),
+        ("[::]", "unspecified"),
     ],
 )
 def test_each_non_public_address_class_is_refused(host, reason, bare_ctx):
@@ -107,6 +145,21 @@ def test_each_non_public_address_class_is_refused(host, reason, bare_ctx):
 
     assert refused.value.reason == reason
     assert "WEBHOOK_ALLOWED_ADDRESSES" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "93.184.215.14",
+        "8.8.8.8",
+        "2606:4700:4700::1111",
+        "::ffff:8.8.8.8",  # mapped, 6to4 and NAT64 forms of a public IPv4 address
+        "2002:808:808::1",
+        "64:ff9b::808:808",
+    ],
+)
+def test_a_public_address_passes_in_each_of_its_forms(address):
+    assert netguard.classify(ipaddress.ip_address(address)) is None
 
 
 def test_loopback_server_is_refused_until_its_address_is_allow_listed(http_server, bare_ctx):
