@@ -17,9 +17,9 @@ from jobs import payloads, schedules
 from jobs.models import Execution, Job, Worker
 from jobs.notifications import EVENTS as NOTIFY_EVENTS
 from jobs.services import EDITABLE_FIELDS
-from jobs.states import JobState, ScheduleType
+from jobs.states import ScheduleType
 
-UPCOMING_RUNS = 5
+UPCOMING_RUNS = schedules.UPCOMING_RUNS
 SMALLINT_MAX = 2**15 - 1
 INT_MAX = 2**31 - 1
 WORKER_STATUSES = ("alive", "stale", "stopped")
@@ -164,26 +164,9 @@ class JobSerializer(StrictFieldsMixin, JobSummarySerializer):
     @extend_schema_field(serializers.ListField(child=serializers.DateTimeField()))
     def get_upcoming_runs(self, job: Job) -> list[str]:
         field = serializers.DateTimeField()
-        return [field.to_representation(t) for t in upcoming_runs(job, now=timezone.now())]
-
-
-def upcoming_runs(job: Job, *, now: datetime, n: int = UPCOMING_RUNS) -> list[datetime]:
-    """Return the next `n` run times of `job`: its pending next_run_at, then the future ones.
-
-    next_run_at comes first even when it is already due (a worker is about to run it);
-    occurrences a late worker will skip under the misfire policy are not listed.
-    """
-    if job.state != JobState.ACTIVE or job.next_run_at is None:
-        return []
-    schedule = schedules.Schedule.of(job)
-    runs = [job.next_run_at]
-    while len(runs) < n:
-        # Anchored on the previous run, so interval schedules keep their phase.
-        following = schedules.next_after(schedule, max(runs[-1], now), anchor=runs[-1])
-        if following is None:
-            break
-        runs.append(following)
-    return runs
+        return [
+            field.to_representation(t) for t in schedules.upcoming_runs(job, now=timezone.now())
+        ]
 
 
 class RescheduleSerializer(StrictFieldsMixin, serializers.Serializer):
