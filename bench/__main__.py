@@ -9,7 +9,7 @@ import os
 import platform
 import sys
 
-from . import cron, enqueue, latency, scale, throughput
+from . import cron, enqueue, latency, scale, throughput, web
 from .common import SCALE, BenchDatabase, Figure
 
 BENCHMARKS = {
@@ -18,6 +18,7 @@ BENCHMARKS = {
     "latency": latency.run,
     "scale": scale.run,
     "cron": cron.run,
+    "web": web.run,
 }
 
 

@@ -11,7 +11,7 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("name", ["throughput", "enqueue", "latency", "scale", "cron"])
+@pytest.mark.parametrize("name", ["throughput", "enqueue", "latency", "scale", "cron", "web"])
 def test_benchmark_runs_in_smoke_size_and_prints_its_figures(name):
     server = os.environ["DATABASE_URL"]
     result = subprocess.run(
