@@ -40,7 +40,8 @@ RUN SECRET_KEY=collectstatic-only-not-a-secret DATABASE_URL=sqlite:////tmp/build
         python manage.py collectstatic --noinput -v 0 \
     && chmod 0755 docker/entrypoint.sh \
     && rm -f /tmp/build.sqlite3
-USER app
+# Numeric, so an orchestrator's runAsNonRoot can verify it without reading /etc/passwd.
+USER 10001:10001
 EXPOSE 8000
 # Web containers answer /health; worker containers check their own heartbeat.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \

@@ -6,7 +6,7 @@
 #   migrate             wait for the database, apply migrations, exit
 #   manage ARGS         any manage.py command, e.g. `manage jobsctl stats`
 #   healthcheck         the image's HEALTHCHECK: /health for web, a live heartbeat for a worker
-#   anything else       run as given (e.g. `sh`)
+#   anything else       run as given if it is a command on PATH (e.g. `sh`), else exit 64
 #
 # Each role replaces this shell (exec), so signals reach Gunicorn or the worker directly:
 # SIGTERM lets a worker finish its jobs within WORKER_SHUTDOWN_GRACE_SECONDS.
@@ -27,14 +27,32 @@ remember_role() {
     echo "$1" >"$ROLE_FILE" 2>/dev/null || true
 }
 
+# Exits 0 when the database answers, 3 when it does not (printing why on one line); any
+# other failure (bad settings, a missing module) is not worth waiting for.
+DB_CHECK='import sys
+from django.db import DatabaseError, connection
+try:
+    connection.ensure_connection()
+except DatabaseError as exc:
+    print(" ".join(str(exc).split()) or type(exc).__name__, file=sys.stderr)
+    sys.exit(3)'
+
 wait_for_database() {
     deadline=$(($(date +%s) + DB_WAIT_SECONDS))
-    until "$PYTHON" manage.py shell --no-imports -c \
-        "from django.db import connection; connection.ensure_connection()" >/dev/null 2>&1; do
+    while :; do
+        status=0
+        out=$("$PYTHON" manage.py shell --no-imports -c "$DB_CHECK" 2>&1) || status=$?
+        reason=$(printf '%s\n' "$out" | sed '/^[[:space:]]*$/d' | tail -n 1)
+        case "$status" in
+        0) return 0 ;;
+        3) ;;
+        *)
+            say "cannot start: ${reason:-manage.py exited with status $status}"
+            exit 1
+            ;;
+        esac
         if [ "$(date +%s)" -ge "$deadline" ]; then
-            say "the database did not answer within ${DB_WAIT_SECONDS} s"
-            "$PYTHON" manage.py shell --no-imports -c \
-                "from django.db import connection; connection.ensure_connection()" || true
+            say "the database did not answer within ${DB_WAIT_SECONDS} s: $reason"
             exit 1
         fi
         say "waiting for the database..."
@@ -78,6 +96,12 @@ except Exception as exc:
     esac
     ;;
 *)
+    # Any other command on PATH runs as given (`sh`, `python -m ...`); a typo of a role
+    # says so rather than "not found".
+    if ! command -v "$role" >/dev/null 2>&1; then
+        say "unknown role '$role': use web, worker, migrate, manage, healthcheck or a command"
+        exit 64
+    fi
     exec "$role" "$@"
     ;;
 esac

@@ -11,10 +11,21 @@ so no multiprocess directory is needed.
 import multiprocessing
 import os
 
+# Names here that are not Gunicorn settings start with "_" (Gunicorn ignores unknown names
+# silently, so tests/ops/test_docker.py checks that every other name is a real setting).
+_TRUE = ("1", "true", "yes", "on", "y", "ok")  # as django-environ reads booleans
+
 
 def _int(name: str, default: int) -> int:
-    value = os.environ.get(name, "")
-    return int(value) if value.strip() else default
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        # SystemExit, not an exception: Gunicorn prints it as one line instead of a traceback.
+        reason = f"gunicorn.conf.py: {name} must be a whole number, not {value!r}"
+        raise SystemExit(reason) from None
 
 
 bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{_int('PORT', 8000)}"
@@ -33,17 +44,23 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # The app logs one line per request with its request id (ops.middleware); Gunicorn's own
 # access log is off unless asked for.
-access_log_wanted = os.environ.get("GUNICORN_ACCESS_LOG", "").lower() in ("1", "true", "yes")
-accesslog = "-" if access_log_wanted else None
+_access_log_wanted = os.environ.get("GUNICORN_ACCESS_LOG", "").lower() in _TRUE
+accesslog = "-" if _access_log_wanted else None
+# Gunicorn's combined format plus the time taken and the app's request id, so an access line
+# can be matched to the app's lines about the same request.
+access_log_format = (
+    '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" '
+    "duration=%(M)sms request_id=%({x-request-id}o)s"
+)
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 proc_name = "scheduler-web"
 # Gunicorn 27's runtime control socket is not used in a container (and $HOME is read-only).
 control_socket_disable = True
 
-_debug = os.environ.get("DEBUG", "").lower() in ("1", "true", "yes", "on", "y", "ok")
-log_format = os.environ.get("LOG_FORMAT") or ("text" if _debug else "json")  # as in settings
-if log_format == "json":
+_debug = os.environ.get("DEBUG", "").lower() in _TRUE
+_log_format = os.environ.get("LOG_FORMAT") or ("text" if _debug else "json")  # as in settings
+if _log_format == "json":
     # Gunicorn's own lines (boot, worker restarts) as JSON too, like the app's.
     logconfig_dict = {
         "version": 1,
@@ -60,8 +77,8 @@ if log_format == "json":
             },
             # With a logging config Gunicorn logs access lines unless the logger drops them.
             "gunicorn.access": {
-                "handlers": ["console"] if access_log_wanted else [],
-                "level": "INFO" if access_log_wanted else "CRITICAL",
+                "handlers": ["console"] if _access_log_wanted else [],
+                "level": "INFO" if _access_log_wanted else "CRITICAL",
                 "propagate": False,
             },
         },

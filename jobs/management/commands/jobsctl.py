@@ -6,28 +6,55 @@
     jobsctl retry EXECUTION     jobsctl stats [--window SECONDS]
     jobsctl workers [--all] [--host HOST] [--check]
 
-JOB is a job id or any unique prefix of it (tables show the first 8 characters). Every
-subcommand takes --json for scripts. Changes go through jobs.services, the same functions
-the admin and the API call. Bad input exits 1 with a one-line reason.
+JOB is a job id or any unique prefix of it (tables show the first 8 characters), with or
+without its hyphens. Every subcommand takes --json for scripts. Changes go through
+jobs.services, the same functions the admin and the API call, and the audit trail records
+them as made by the OS user running the command, via "jobsctl". Bad input exits 1 with a
+one-line reason and changes nothing.
 """
 
 import argparse
+import getpass
 import json
+import os
 import re
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 from django.db.models import Count, Q
 
-from jobs import services
+from jobs import audit, services
 from jobs.exceptions import SchedulerError
 from jobs.models import Execution, Job, Worker
 from jobs.states import ExecutionState, JobState
 from ops import cli
 from ops.stats import OUTCOMES, snapshot
 
-_JOB_ID = re.compile(r"^[0-9a-fA-F-]{4,36}$")
-MIN_PREFIX = 4  # characters of a job id prefix
+_HEX = re.compile(r"^[0-9a-f]{1,32}$")
+_EXECUTION_ID = re.compile(r"^[0-9]{1,18}$")
+_UUID_GROUPS = (8, 4, 4, 4, 12)  # hex digits between the hyphens of a UUID
+MIN_PREFIX = 4  # hex digits of a job id prefix
+OPERATOR_VIA = "jobsctl"
+
+
+def operator() -> audit.Actor:
+    """Return the audit actor for changes made from this shell: the OS user, via jobsctl."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):  # a container's uid without a passwd entry, no $USER
+        name = f"uid {os.getuid()}"
+    return audit.Actor(None, name[:150], OPERATOR_VIA)
+
+
+def _hyphenated(digits: str) -> str:
+    """Return a prefix of UUID hex digits with hyphens where the UUID's text form has them."""
+    groups, start = [], 0
+    for size in _UUID_GROUPS:
+        if start >= len(digits):
+            break
+        groups.append(digits[start : start + size])
+        start += size
+    return "-".join(groups)
 
 
 def one_line_errors(parser) -> None:
@@ -112,7 +139,8 @@ class Command(BaseCommand):
     def handle(self, *args, action, **options):
         self.as_json = options.pop("json", False)
         try:
-            getattr(self, f"do_{action}")(**options)
+            with audit.acting_as(operator()):
+                getattr(self, f"do_{action}")(**options)
         except SchedulerError as exc:
             raise CommandError(str(exc)) from None
         except DatabaseError as exc:
@@ -130,11 +158,14 @@ class Command(BaseCommand):
     # --- Lookups ------------------------------------------------------------------------
 
     def find_job(self, ref: str) -> Job:
-        ref = ref.strip().lower()
-        if not _JOB_ID.match(ref):
-            raise CommandError(f"{ref!r} is not a job id.")
-        if len(ref) < MIN_PREFIX:
+        digits = ref.strip().lower().replace("-", "")
+        if not _HEX.match(digits):
+            raise CommandError(f"{ref!r} is not a job id (hexadecimal digits and hyphens).")
+        if len(digits) < MIN_PREFIX:
             raise CommandError(f"Give at least {MIN_PREFIX} characters of the job id.")
+        # Both backends compare the hyphenated text form (SQLite's stored form has none;
+        # Django strips the hyphens from the lookup value there).
+        ref = _hyphenated(digits)
         matches = list(Job.objects.select_related("owner").filter(id__startswith=ref)[:2])
         if not matches:
             raise CommandError(f"No job with an id starting {ref!r}.")
@@ -143,11 +174,14 @@ class Command(BaseCommand):
         return matches[0]
 
     def find_execution(self, ref: str) -> Execution:
-        if not ref.strip().isdigit():
+        # ASCII digits only: str.isdigit() accepts "²", which int() refuses. 18 digits fit a
+        # bigint, so the lookup cannot overflow the column.
+        if not _EXECUTION_ID.match(ref.strip()):
             raise CommandError(f"{ref!r} is not an execution id (a whole number).")
-        execution = Execution.objects.select_related("job", "worker").filter(pk=int(ref)).first()
+        pk = int(ref)
+        execution = Execution.objects.select_related("job", "worker").filter(pk=pk).first()
         if execution is None:
-            raise CommandError(f"No execution with id {ref}.")
+            raise CommandError(f"No execution with id {pk}.")
         return execution
 
     # --- Subcommands --------------------------------------------------------------------
