@@ -19,16 +19,21 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The worker runs in a process group of its own (set -m), out of reach of the terminal's
+# Ctrl-C, which stops the server; the EXIT trap then sends the worker one SIGTERM, a graceful
+# stop, and waits for it. A second Ctrl-C meanwhile is passed on: it stops the worker at once.
 run: $(STAMP)
 	@export DEBUG=$${DEBUG:-1}; \
 	$(BIN)/python manage.py migrate --noinput -v 0 && \
 	$(BIN)/python manage.py createadmin --url http://$(ADDR)/admin/ && \
 	$(BIN)/python manage.py ensure_cleanup_job && \
-	{ $(BIN)/python manage.py runworker & worker=$$!; \
-	  trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT; \
+	{ set -m; $(BIN)/python manage.py runworker & worker=$$!; set +m; \
+	  trap 'trap "kill -INT $$worker" INT; kill -TERM $$worker 2>/dev/null; \
+	    while kill -0 $$worker 2>/dev/null; do wait $$worker; done' EXIT; \
 	  $(BIN)/python manage.py runserver $(ADDR) --noreload; }
 
 test: $(STAMP)
+	@bash tests/install_browser.sh
 	$(BIN)/python -m tests.pgserver -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

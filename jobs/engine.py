@@ -14,12 +14,20 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from . import notifications, signals
 from .models import Execution, Job, Worker
 from .schedules import Schedule, plan_due
-from .states import ExecutionState, JobState, ScheduleType
+from .states import (
+    HELD_EXECUTION_STATES,
+    ExecutionState,
+    JobState,
+    ScheduleType,
+    job_allows,
+    job_sources,
+)
 
 logger = logging.getLogger("jobs.engine")
 
@@ -27,6 +35,16 @@ NOTIFY_CHANNEL = "jobs_scheduler"
 CANCEL_PREFIX = "cancel:"  # notification payloads: a queue name, or this and an execution id
 MATERIALISE_BATCH = 500  # jobs locked per materialise transaction
 RESCUE_BATCH = 100  # executions rescued per transaction
+
+
+def log_fields(execution: Execution, **more) -> dict:
+    """The fields every engine log line carries, for structured logging."""
+    return {
+        "job_id": str(execution.job_id),
+        "execution_id": execution.pk,
+        "attempt": execution.attempt,
+        **more,
+    }
 
 
 def notify(queue: str) -> None:
@@ -276,7 +294,7 @@ def outcomes_record(*, worker: Worker, outcomes: list[Outcome]) -> None:
 
 
 def _held(execution: Execution, worker: Worker | None):
-    rows = Execution.objects.filter(pk=execution.pk, state=ExecutionState.RUNNING)
+    rows = Execution.objects.filter(pk=execution.pk, state__in=HELD_EXECUTION_STATES)
     return rows.filter(worker=worker) if worker is not None else rows
 
 
@@ -298,25 +316,47 @@ def _record_successes(outcomes: list[Outcome], *, worker: Worker, now: datetime)
             cases.append(f"WHEN %s THEN {as_json}")
             case_params += [outcome.execution.pk, json.dumps(outcome.result)]
     result_sql = f"CASE id {' '.join(cases)} ELSE NULL END" if cases else "NULL"
+    held = ", ".join(["%s"] * len(HELD_EXECUTION_STATES))
     update = f"""
         UPDATE {table} SET state = %s, finished_at = %s, result = {result_sql}
-        WHERE id IN ({", ".join(["%s"] * len(ids))}) AND state = %s AND worker_id = %s
+        WHERE id IN ({", ".join(["%s"] * len(ids))}) AND state IN ({held}) AND worker_id = %s
         RETURNING id, job_id
     """
-    params = [ExecutionState.SUCCEEDED, now, *case_params, *ids, ExecutionState.RUNNING, worker.pk]
-    completing = [o.execution.job_id for o in outcomes if _is_own_occurrence(o.execution)]
+    params = [
+        ExecutionState.SUCCEEDED,
+        now,
+        *case_params,
+        *ids,
+        *HELD_EXECUTION_STATES,
+        worker.pk,
+    ]
+    # The one-time jobs whose own run this was complete, from active or paused (a job paused
+    # while its run was in flight would otherwise stay paused, waiting on that run forever).
+    sources = sorted(job_sources(JobState.COMPLETED))
+    completing = [o.execution.pk for o in outcomes if _is_own_occurrence(o.execution)]
     if postgres and completing:
         # One statement (its own transaction): the executions, and the one-time jobs whose
         # own run this was, provided the UPDATE above still found the execution ours.
+        # `finishing` locks the jobs (waiting out a concurrent change, then re-reading it),
+        # so each row that comes back names the state its job really left.
+        job_table = Job._meta.db_table
         update = f"""
-            WITH done AS ({update}), completed AS (
-                UPDATE {Job._meta.db_table} SET state = %s, updated_at = %s
-                WHERE id IN ({", ".join(["%s"] * len(completing))}) AND state = %s
-                AND id IN (SELECT job_id FROM done)
+            WITH done AS ({update}), finishing AS (
+                SELECT id, state FROM {job_table}
+                WHERE id IN (
+                    SELECT job_id FROM done WHERE id IN ({", ".join(["%s"] * len(completing))})
+                )
+                AND state IN ({", ".join(["%s"] * len(sources))})
+                FOR NO KEY UPDATE
+            ), completed AS (
+                UPDATE {job_table} AS job SET state = %s, updated_at = %s
+                FROM finishing WHERE job.id = finishing.id
+                RETURNING job.id, finishing.state
             )
-            SELECT id, job_id FROM done
+            SELECT done.id, done.job_id, completed.state
+            FROM done LEFT JOIN completed ON completed.id = done.job_id
         """
-        params += [JobState.COMPLETED, now, *completing, JobState.ACTIVE]
+        params += [*completing, *sources, JobState.COMPLETED, now]
         completing = []
     # Notifications are queued in the transaction that records the outcome. Without them
     # (the usual case) one statement is a transaction of its own.
@@ -325,15 +365,28 @@ def _record_successes(outcomes: list[Outcome], *, worker: Worker, now: datetime)
     with transaction.atomic() if needs_transaction else nullcontext():
         with connection.cursor() as cursor:
             cursor.execute(update, params)
-            recorded = dict(cursor.fetchall())
-        done_jobs = [job_id for job_id in completing if job_id in recorded.values()]
+            rows = cursor.fetchall()
+        recorded = {row[0] for row in rows}
+        # Execution id -> the state its job left for completed, for the jobs that changed.
+        completed = {row[0]: row[2] for row in rows if len(row) > 2 and row[2] is not None}
+        done_jobs = [
+            o.execution.job_id
+            for o in outcomes
+            if o.execution.pk in recorded and o.execution.pk in completing
+        ]
         if done_jobs:
-            Job.objects.filter(pk__in=done_jobs, state=JobState.ACTIVE).update(
-                state=JobState.COMPLETED, updated_at=now
+            # SQLite: this transaction holds the database's write lock, so the jobs read
+            # here are the ones the UPDATE changes.
+            before = dict(
+                Job.objects.filter(pk__in=done_jobs, state__in=sources).values_list("pk", "state")
             )
+            Job.objects.filter(pk__in=before).update(state=JobState.COMPLETED, updated_at=now)
+            for o in outcomes:
+                if o.execution.pk in recorded and o.execution.job_id in before:
+                    completed[o.execution.pk] = before[o.execution.job_id]
         for outcome in outcomes:
             if outcome.execution.pk in recorded:
-                _after_success(outcome, now=now)
+                _after_success(outcome, now=now, job_before=completed.get(outcome.execution.pk))
     for outcome in outcomes:
         if outcome.execution.pk not in recorded:
             # Rescued by another worker after our lease lapsed: its decision stands.
@@ -341,6 +394,7 @@ def _record_successes(outcomes: list[Outcome], *, worker: Worker, now: datetime)
                 "Execution no longer held, result dropped execution_id=%s job_id=%s",
                 outcome.execution.pk,
                 outcome.execution.job_id,
+                extra=log_fields(outcome.execution, worker=worker.name),
             )
 
 
@@ -361,8 +415,11 @@ def _recovered(execution: Execution) -> bool:
     return previous == ExecutionState.DEAD
 
 
-def _after_success(outcome: Outcome, *, now: datetime) -> None:
-    """Events of a recorded success: notifications (in this transaction), then signals."""
+def _after_success(outcome: Outcome, *, now: datetime, job_before: str | None) -> None:
+    """Events of a recorded success: notifications (in this transaction), then signals.
+
+    `job_before` is the state the job left for completed, None when the job did not change.
+    """
     execution = outcome.execution
     execution.state, execution.finished_at, execution.result = (
         ExecutionState.SUCCEEDED,
@@ -375,10 +432,10 @@ def _after_success(outcome: Outcome, *, now: datetime) -> None:
         if notifications.wants(job, "recovered") and _recovered(execution):
             notifications.queue(execution, "recovered", now=now)
     signals.send_after_commit(signals.execution_succeeded, Execution, execution=execution)
-    if _is_own_occurrence(execution):
-        before, job.state = job.state, JobState.COMPLETED
+    if job_before is not None and _is_own_occurrence(execution):
+        job.state = JobState.COMPLETED
         signals.send_after_commit(
-            signals.job_state_changed, Job, job=job, before=before, after=job.state
+            signals.job_state_changed, Job, job=job, before=job_before, after=job.state
         )
 
 
@@ -394,28 +451,43 @@ def execution_fail(
 ) -> Execution | None:
     """Record a failed attempt; queue the next one, or dead-letter it when none is left.
 
-    Returns the queued retry, or None when the attempt was dead-lettered (or no longer ours).
+    The attempt of a job that takes no new attempt (cancelled) ends cancelled instead: no
+    retry, no dead letter. A paused job's attempt is retried as usual (see JOB_ACTIONS).
+    Returns the queued retry, or None when none was queued (or the attempt was not ours).
     """
     now = now or timezone.now()
     job = execution.job
-    attempts_allowed = job.max_retries + 1
-    dead = execution.attempt >= attempts_allowed
     with transaction.atomic():
+        # The job's state as it is now, locked until commit: a cancel that committed is
+        # seen here, one not yet committed waits and then cancels the retry queued here.
+        job_state = (
+            Job.objects.select_for_update(no_key=True)
+            .filter(pk=job.pk)
+            .values_list("state", flat=True)
+            .first()
+        )
+        if not job_allows(job_state, "retry"):
+            state, error = ExecutionState.CANCELLED, f"Job {job_state}, not retried. {error}"
+        elif execution.attempt >= job.max_retries + 1:
+            state = ExecutionState.DEAD
+        else:
+            state = ExecutionState.FAILED
         updated = _held(execution, worker).update(
-            state=ExecutionState.DEAD if dead else ExecutionState.FAILED,
-            finished_at=now,
-            error=error,
-            traceback=traceback,
+            state=state, finished_at=now, error=error, traceback=traceback
         )
         if not updated:
             logger.warning(
                 "Execution no longer held, failure dropped execution_id=%s job_id=%s",
                 execution.pk,
                 execution.job_id,
+                extra=log_fields(execution, worker=worker.name if worker else None),
             )
             return None
-        execution.state = ExecutionState.DEAD if dead else ExecutionState.FAILED
+        execution.state = state
         execution.finished_at, execution.error, execution.traceback = now, error, traceback
+        if state == ExecutionState.CANCELLED:
+            return None
+        dead = state == ExecutionState.DEAD
         notifications.queue(execution, "dead" if dead else "failure", now=now)
         signals.send_after_commit(
             signals.execution_dead if dead else signals.execution_failed,
@@ -423,12 +495,13 @@ def execution_fail(
             execution=execution,
         )
         if dead:
+            # From active or paused, like completing: see _record_successes.
             if _is_own_occurrence(execution) and Job.objects.filter(
-                pk=job.pk, state=JobState.ACTIVE
+                pk=job.pk, state__in=job_sources(JobState.FAILED)
             ).update(state=JobState.FAILED, updated_at=now):
-                before, job.state = job.state, JobState.FAILED
+                job.state = JobState.FAILED
                 signals.send_after_commit(
-                    signals.job_state_changed, Job, job=job, before=before, after=job.state
+                    signals.job_state_changed, Job, job=job, before=job_state, after=job.state
                 )
             return None
         delay = backoff_seconds(base=job.retry_backoff_seconds, attempt=execution.attempt)
@@ -454,11 +527,11 @@ def worker_heartbeat(*, worker: Worker) -> dict[int, bool]:
     The worker compares this with what it runs: a claim whose reply was lost (the database
     went away mid-statement) shows up here and is released instead of stuck running.
     """
-    now = timezone.now()
-    Worker.objects.filter(pk=worker.pk).update(heartbeat_at=now)
-    worker.heartbeat_at = now
+    # The database's clock, not this host's: another host judges the lease, by the same
+    # clock (executions_rescue_stale), so skewed host clocks neither rescue early nor late.
+    Worker.objects.filter(pk=worker.pk).update(heartbeat_at=Now())
     return dict(
-        Execution.objects.filter(worker=worker, state=ExecutionState.RUNNING).values_list(
+        Execution.objects.filter(worker=worker, state__in=HELD_EXECUTION_STATES).values_list(
             "pk", "cancel_requested"
         )
     )
@@ -467,7 +540,8 @@ def worker_heartbeat(*, worker: Worker) -> dict[int, bool]:
 def executions_rescue_stale(*, now: datetime | None = None, batch: int = RESCUE_BATCH) -> int:
     """Fail the attempts held by workers whose lease lapsed, queueing their retries."""
     now = now or timezone.now()
-    before = now - timedelta(seconds=settings.WORKER_LEASE_SECONDS)
+    # Judged by the database's clock, which wrote the heartbeats (see worker_heartbeat).
+    before = Now() - timedelta(seconds=settings.WORKER_LEASE_SECONDS)
     with transaction.atomic():
         stale = list(
             Execution.objects.held_by_stale_workers(before=before)
@@ -482,6 +556,7 @@ def executions_rescue_stale(*, now: datetime | None = None, batch: int = RESCUE_
                 execution.job_id,
                 execution.attempt,
                 execution.worker_id,
+                extra=log_fields(execution, worker_id=execution.worker_id),
             )
             execution_fail(
                 execution=execution,
@@ -493,13 +568,29 @@ def executions_rescue_stale(*, now: datetime | None = None, batch: int = RESCUE_
 
 
 def executions_release(*, worker: Worker, ids: list[int]) -> int:
-    """Put executions `worker` still holds back in the queue, as if never claimed."""
+    """Put executions `worker` still holds back in the queue, as if never claimed.
+
+    Those asked to stop (cancelled, or their job cancelled) end cancelled instead: back in
+    the queue they would run again. Returns how many went back to the queue.
+    """
+    now = timezone.now()
+    held = Execution.objects.filter(pk__in=ids, worker=worker, state__in=HELD_EXECUTION_STATES)
     with transaction.atomic():
-        released = Execution.objects.filter(
-            pk__in=ids, worker=worker, state=ExecutionState.RUNNING
-        ).update(
-            state=ExecutionState.QUEUED, worker=None, started_at=None, run_after=timezone.now()
+        # Release first: the rows it queues stay locked until commit, so a cancel asked
+        # meanwhile waits and then finds them queued; a row it skips as asked to stop is
+        # still held, for the second UPDATE.
+        released = held.filter(cancel_requested=False).update(
+            state=ExecutionState.QUEUED, worker=None, started_at=None, run_after=now
         )
+        cancelled = held.filter(cancel_requested=True).update(
+            state=ExecutionState.CANCELLED, finished_at=now, error="Cancelled before it finished."
+        )
+        if cancelled:
+            logger.info(
+                "Cancelled %d executions asked to stop instead of releasing them",
+                cancelled,
+                extra={"worker": worker.name},
+            )
         for queue in set(Execution.objects.filter(pk__in=ids).values_list("queue", flat=True)):
             notify(queue)
     return released

@@ -6,6 +6,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils.timezone import now as utcnow
 
 from .states import ExecutionState, JobState, MisfirePolicy, ScheduleType
@@ -223,10 +224,12 @@ class Execution(models.Model):
 
 class WorkerQuerySet(models.QuerySet):
     def alive(self, *, now=None):
-        """Workers that have not stopped and heartbeat within the lease."""
-        now = now or utcnow()
+        """Workers that have not stopped and heartbeat within the lease.
+
+        Without `now`, by the database's clock, the one heartbeats are written with.
+        """
         lease = timedelta(seconds=settings.WORKER_LEASE_SECONDS)
-        return self.filter(stopped_at__isnull=True, heartbeat_at__gte=now - lease)
+        return self.filter(stopped_at__isnull=True, heartbeat_at__gte=(now or Now()) - lease)
 
 
 class Worker(models.Model):

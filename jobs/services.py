@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator, validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import Case, F, Q, TextField, Value, When
 from django.utils import timezone
 
 from handlers.registry import get_handler
@@ -20,14 +21,16 @@ from . import audit, engine, notifications, schedules, signals
 from .exceptions import HandlerNotFound, InvalidTransition, ValidationError
 from .models import Execution, Job
 from .states import (
+    EXECUTION_ACTIONS,
+    FINISHED_JOB_STATES,
+    HELD_EXECUTION_STATES,
     JOB_ACTIONS,
-    JOB_TRANSITIONS,
     ExecutionState,
     JobState,
     MisfirePolicy,
     ScheduleType,
-    execution_allows,
-    job_allows,
+    execution_sources,
+    job_sources,
 )
 
 SCHEDULE_FIELDS = ("schedule_type", "run_at", "interval_seconds", "cron", "timezone")
@@ -55,6 +58,9 @@ AUDITED_FIELDS = (*EDITABLE_FIELDS, "state")
 MAX_RETRIES_LIMIT = 100
 MAX_NOTIFY_EMAILS = 20
 MAX_BACKOFF_BASE_SECONDS = 7 * 24 * 3600
+# Cancel moves what no worker holds straight to cancelled, and only asks a holder to stop.
+CANCEL_AT_ONCE = execution_sources(ExecutionState.CANCELLED, "cancel") - HELD_EXECUTION_STATES
+CANCEL_BY_REQUEST = EXECUTION_ACTIONS["cancel"] & HELD_EXECUTION_STATES
 
 
 # --- Validation -------------------------------------------------------------------------
@@ -292,25 +298,31 @@ def _job_update(job: Job, changes: dict, *, action: str) -> Job:
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
-    if not job_allows(job.state, "edit"):
-        raise InvalidTransition(obj="job", state=job.state, action="edit")
-    current = {name: getattr(job, name) for name in EDITABLE_FIELDS}
-    before = audit.snapshot(job, AUDITED_FIELDS)
-    fields = job_validate({**current, **changes})
-    if fields["handler"] != current["handler"]:
-        _refuse_internal(fields["handler"], job.owner)
-    schedule_changed = any(fields[name] != current[name] for name in SCHEDULE_FIELDS)
     now = timezone.now()
     with transaction.atomic():
-        for name, value in fields.items():
-            setattr(job, name, value)
-        update_fields = [*EDITABLE_FIELDS, "updated_at"]
+        # Edit the row as it is now, locked until commit, and write only what this edit
+        # changes: concurrent edits wait for each other and none undoes another's fields.
+        _lock_job(job, action)
+        current = {name: getattr(job, name) for name in EDITABLE_FIELDS}
+        before = audit.snapshot(job, AUDITED_FIELDS)
+        fields = job_validate({**current, **changes})
+        if fields["handler"] != current["handler"]:
+            _refuse_internal(fields["handler"], job.owner)
+        update_fields = [name for name in EDITABLE_FIELDS if fields[name] != current[name]]
+        schedule_changed = bool(set(update_fields) & set(SCHEDULE_FIELDS))
+        for name in update_fields:
+            setattr(job, name, fields[name])
         if schedule_changed:
-            if job.state in (JobState.COMPLETED, JobState.FAILED):
+            if job.state in FINISHED_JOB_STATES:
                 _transition_job(job, JobState.ACTIVE, action="reschedule")
+            if current["schedule_type"] == ScheduleType.ONCE and (
+                job.schedule_type != ScheduleType.ONCE or job.run_at != current["run_at"]
+            ):
+                _cancel_queued_run(job, scheduled_for=current["run_at"], now=now)
             job.next_run_at = _first_run_at(job, now=now)
             update_fields.append("next_run_at")
-        job.save(update_fields=update_fields)
+        if update_fields:
+            job.save(update_fields=[*update_fields, "updated_at"])
         if schedule_changed:
             _queue_if_due(job, now=now)
             engine.notify(job.queue)
@@ -320,6 +332,17 @@ def _job_update(job: Job, changes: dict, *, action: str) -> Job:
     return job
 
 
+def _cancel_queued_run(job: Job, *, scheduled_for, now: datetime) -> None:
+    """Cancel the queued run of a one-time job's old time: the run moves to the new one.
+
+    Only what no worker holds is cancelled (a conditional UPDATE); a run already started
+    finishes, but as the old time's run it does not complete the job.
+    """
+    job.executions.filter(state__in=CANCEL_AT_ONCE, scheduled_for=scheduled_for).update(
+        state=ExecutionState.CANCELLED, finished_at=now, error="Rescheduled."
+    )
+
+
 def job_reschedule(*, job: Job, **schedule) -> Job:
     """Give a job a new time or schedule; a finished one-time job becomes active again."""
     bad = set(schedule) - set(SCHEDULE_FIELDS)
@@ -327,8 +350,6 @@ def job_reschedule(*, job: Job, **schedule) -> Job:
         raise ValidationError({name: ["Not a schedule field."] for name in sorted(bad)})
     if not schedule:
         raise ValidationError({"run_at": ["Give run_at or new schedule fields."]})
-    if not job_allows(job.state, "reschedule"):
-        raise InvalidTransition(obj="job", state=job.state, action="reschedule")
     if "run_at" in schedule and "schedule_type" not in schedule:
         # A bare new time makes it a one-time job, the common "move this run" request.
         schedule = {
@@ -344,15 +365,34 @@ def job_reschedule(*, job: Job, **schedule) -> Job:
     return _job_update(job, schedule, action="reschedule")
 
 
+def _refused(job: Job, action: str, *, obj: str = "job") -> InvalidTransition:
+    """The error for `action` refused by the database: it names the job's state there."""
+    current = Job.objects.filter(pk=job.pk).values_list("state", flat=True).first()
+    return InvalidTransition(obj=obj, state=current or "deleted", action=action)
+
+
+def _lock_job(job: Job, action: str, *, obj: str = "job") -> Job:
+    """Lock `job`'s row until commit and reload it, if its state there allows `action`.
+
+    The check reads the locked row, not the caller's copy: a cancel that committed since
+    the caller read the job is seen here, and one not yet committed waits for this
+    transaction (and then cancels what it queued).
+    """
+    locked = Job.objects.select_for_update().filter(state__in=JOB_ACTIONS[action])
+    try:
+        job.refresh_from_db(from_queryset=locked)
+    except Job.DoesNotExist:
+        raise _refused(job, action, obj=obj) from None
+    return job
+
+
 def _transition_job(job: Job, target: str, *, action: str, **extra) -> Job:
     """Move `job` to `target` if its current state allows `action` (a conditional UPDATE)."""
-    sources = [s for s in JOB_ACTIONS[action] if target in JOB_TRANSITIONS[s]]
-    updated = Job.objects.filter(pk=job.pk, state__in=sources).update(
+    updated = Job.objects.filter(pk=job.pk, state__in=job_sources(target, action)).update(
         state=target, updated_at=timezone.now(), **extra
     )
     if not updated:
-        current = Job.objects.filter(pk=job.pk).values_list("state", flat=True).first()
-        raise InvalidTransition(obj="job", state=current or "deleted", action=action)
+        raise _refused(job, action)
     before, job.state = job.state, target
     for name, value in extra.items():
         setattr(job, name, value)
@@ -375,8 +415,7 @@ def job_pause(*, job: Job) -> Job:
 
 def job_resume(*, job: Job) -> Job:
     """Make a paused job active again, from its next occurrence after now."""
-    if not job_allows(job.state, "resume"):
-        raise InvalidTransition(obj="job", state=job.state, action="resume")
+    # No check here: the conditional UPDATE in _transition_job is the one that counts.
     now = timezone.now()
     with transaction.atomic():
         job.refresh_from_db()
@@ -397,19 +436,32 @@ def job_cancel(*, job: Job) -> Job:
     now = timezone.now()
     with transaction.atomic():
         _transition_audited(job, JobState.CANCELLED, action="cancel", next_run_at=None)
-        job.executions.filter(state=ExecutionState.QUEUED).update(
-            state=ExecutionState.CANCELLED, finished_at=now, error="Job cancelled."
+        # One UPDATE for both kinds: a row a worker claims or releases meanwhile is
+        # re-read once that commits, so it is cancelled or asked to stop, never missed.
+        at_once = Q(state__in=CANCEL_AT_ONCE)
+        job.executions.filter(state__in=EXECUTION_ACTIONS["cancel"]).update(
+            state=Case(When(at_once, then=Value(ExecutionState.CANCELLED)), default=F("state")),
+            finished_at=Case(When(at_once, then=Value(now)), default=F("finished_at")),
+            error=Case(
+                When(at_once, then=Value("Job cancelled.")),
+                default=F("error"),
+                output_field=TextField(),
+            ),
+            cancel_requested=True,
         )
-        job.executions.filter(state=ExecutionState.RUNNING).update(cancel_requested=True)
     return job
 
 
 def job_trigger(*, job: Job) -> Execution:
     """Queue a run of `job` now, leaving its schedule as it is."""
-    if not job_allows(job.state, "trigger"):
-        raise InvalidTransition(obj="job", state=job.state, action="trigger")
     now = timezone.now()
     with transaction.atomic():
+        # A conditional UPDATE checks the state in the database and holds the row until
+        # commit: a cancel that committed first refuses this trigger, a later one waits and
+        # then cancels the run queued here.
+        allowed = Job.objects.filter(pk=job.pk, state__in=JOB_ACTIONS["trigger"])
+        if not allowed.update(last_run_at=now):
+            raise _refused(job, "trigger")
         execution = Execution.objects.create(
             job=job,
             scheduled_for=now,
@@ -419,7 +471,6 @@ def job_trigger(*, job: Job) -> Execution:
             run_after=now,
             created_at=now,
         )
-        Job.objects.filter(pk=job.pk).update(last_run_at=now)
         engine.notify(job.queue)
         _audit(job, "trigger", {"execution": [None, execution.pk]})
     return execution
@@ -437,14 +488,16 @@ def job_delete(*, job: Job) -> None:
 
 def execution_retry(*, execution: Execution) -> Execution:
     """Queue a new attempt of a dead (or cancelled) execution's occurrence."""
-    if not execution_allows(execution.state, "retry"):
-        raise InvalidTransition(obj="execution", state=execution.state, action="retry")
-    job = execution.job
-    if not job_allows(job.state, "trigger"):
-        raise InvalidTransition(obj="execution of a job that", state=job.state, action="retry")
     now = timezone.now()
     try:
         with transaction.atomic():
+            # Both states are read in the database, the job's under a row lock: see
+            # _lock_job. (Dead and cancelled are final, so the execution needs no lock.)
+            retryable = EXECUTION_ACTIONS["retry"]
+            if not Execution.objects.filter(pk=execution.pk, state__in=retryable).exists():
+                execution.refresh_from_db(fields=["state"])
+                raise InvalidTransition(obj="execution", state=execution.state, action="retry")
+            job = _lock_job(execution.job, "retry", obj="execution of a job")
             retry = Execution.objects.create(
                 job=job,
                 scheduled_for=execution.scheduled_for,
@@ -469,14 +522,14 @@ def execution_cancel(*, execution: Execution) -> Execution:
     now = timezone.now()
     with transaction.atomic():
         # Both moves are conditional UPDATEs: a worker claiming the row meanwhile wins.
-        updated = Execution.objects.filter(pk=execution.pk, state=ExecutionState.QUEUED).update(
+        updated = Execution.objects.filter(pk=execution.pk, state__in=CANCEL_AT_ONCE).update(
             state=ExecutionState.CANCELLED, finished_at=now, error="Cancelled."
         )
         change = {"state": [ExecutionState.QUEUED, ExecutionState.CANCELLED]}
         if not updated:
-            updated = Execution.objects.filter(
-                pk=execution.pk, state=ExecutionState.RUNNING
-            ).update(cancel_requested=True)
+            updated = Execution.objects.filter(pk=execution.pk, state__in=CANCEL_BY_REQUEST).update(
+                cancel_requested=True
+            )
             change = {"cancel_requested": [False, True]}
         if not updated:
             execution.refresh_from_db()

@@ -36,21 +36,34 @@ JOB_TRANSITIONS: dict[str, frozenset[str]] = {
     JobState.ACTIVE: frozenset(
         {JobState.PAUSED, JobState.CANCELLED, JobState.COMPLETED, JobState.FAILED}
     ),
-    JobState.PAUSED: frozenset({JobState.ACTIVE, JobState.CANCELLED}),
+    # A one-time job paused while its run was in flight still takes that run's outcome.
+    JobState.PAUSED: frozenset(
+        {JobState.ACTIVE, JobState.CANCELLED, JobState.COMPLETED, JobState.FAILED}
+    ),
     # A finished one-time job runs again when it is rescheduled or its dead run retried.
     JobState.COMPLETED: frozenset({JobState.ACTIVE}),
     JobState.FAILED: frozenset({JobState.ACTIVE}),
     JobState.CANCELLED: frozenset(),
 }
 
+# One-time jobs whose run ended; rescheduling them (or retrying a failed one's dead run)
+# makes them active again.
+FINISHED_JOB_STATES = frozenset({JobState.COMPLETED, JobState.FAILED})
+
 # What each operation on a job accepts, by the job's current state. Services check these
-# (with a conditional UPDATE), the admin and API offer only what they allow.
+# (with a conditional UPDATE or under a row lock), the admin and API offer only what they
+# allow.
 _UNFINISHED = frozenset({JobState.ACTIVE, JobState.PAUSED})
 JOB_ACTIONS: dict[str, frozenset[str]] = {
     "pause": frozenset({JobState.ACTIVE}),
     "resume": frozenset({JobState.PAUSED}),
     "cancel": _UNFINISHED,
     "trigger": frozenset(set(JobState.values) - {JobState.CANCELLED}),
+    # Queueing the next attempt of an occurrence, by hand or after a failure. Pausing stops
+    # the schedule, not work already begun (as pausing a cron entry in Oban or
+    # django-celery-beat does): a paused job's retries still run, as its manual triggers do.
+    # A cancelled job gets no new attempt; its failing run ends cancelled.
+    "retry": frozenset(set(JobState.values) - {JobState.CANCELLED}),
     "edit": frozenset(set(JobState.values) - {JobState.CANCELLED}),
     "reschedule": frozenset(set(JobState.values) - {JobState.CANCELLED}),
 }
@@ -87,6 +100,10 @@ EXECUTION_TRANSITIONS: dict[str, frozenset[str]] = {
     ExecutionState.CANCELLED: frozenset(),
 }
 
+# Claimed by a worker: only that worker (or a rescue, once its lease lapsed) moves these on;
+# anyone else may only ask it to stop.
+HELD_EXECUTION_STATES = frozenset({ExecutionState.RUNNING})
+
 FINISHED_EXECUTION_STATES = frozenset(
     {
         ExecutionState.SUCCEEDED,
@@ -99,9 +116,25 @@ FINISHED_EXECUTION_STATES = frozenset(
 # What each operation on an execution accepts, by the execution's current state.
 EXECUTION_ACTIONS: dict[str, frozenset[str]] = {
     "retry": frozenset({ExecutionState.DEAD, ExecutionState.CANCELLED}),
-    # Queued: cancelled at once. Running: asked to stop; the handler decides when.
+    # Queued: cancelled at once. Running (held): asked to stop; the handler decides when.
     "cancel": frozenset({ExecutionState.QUEUED, ExecutionState.RUNNING}),
 }
+
+
+def _sources(transitions: dict, allowed, target: str) -> frozenset[str]:
+    return frozenset(s for s in allowed if target in transitions[s])
+
+
+def job_sources(target: str, action: str | None = None) -> frozenset[str]:
+    """Return the job states that may move to `target` (by `action`): an UPDATE's WHERE."""
+    allowed = JOB_ACTIONS[action] if action else JOB_TRANSITIONS
+    return _sources(JOB_TRANSITIONS, allowed, target)
+
+
+def execution_sources(target: str, action: str | None = None) -> frozenset[str]:
+    """Return the execution states that may move to `target` (by `action`)."""
+    allowed = EXECUTION_ACTIONS[action] if action else EXECUTION_TRANSITIONS
+    return _sources(EXECUTION_TRANSITIONS, allowed, target)
 
 
 def job_allows(job_state: str, action: str) -> bool:

@@ -24,9 +24,11 @@ from django.db import (
     close_old_connections,
     connection,
 )
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from . import engine
+from .engine import log_fields
 from .executor import execute
 from .models import Execution, Worker
 from .states import ExecutionState
@@ -43,16 +45,6 @@ class Running:
     started: float = field(default_factory=time.monotonic)
     deadline: float = 0.0
     thread: threading.Thread | None = None
-
-
-def log_fields(execution: Execution, **more) -> dict:
-    """The fields every engine log line carries, for structured logging."""
-    return {
-        "job_id": str(execution.job_id),
-        "execution_id": execution.pk,
-        "attempt": execution.attempt,
-        **more,
-    }
 
 
 class WorkerProcess:
@@ -112,6 +104,7 @@ class WorkerProcess:
             ",".join(self.queues),
             self.concurrency,
             self.burst,
+            extra={"worker": self.name},
         )
         try:
             self._loop()
@@ -126,7 +119,9 @@ class WorkerProcess:
             pid=os.getpid(),
             queues=self.queues,
             concurrency=self.concurrency,
+            heartbeat_at=Now(),  # the database's clock: see engine.worker_heartbeat
         )
+        self.worker.refresh_from_db(fields=["heartbeat_at"])
 
     def _install_signal_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -149,6 +144,7 @@ class WorkerProcess:
             signal.Signals(signum).name,
             self.grace,
             len(self.running),
+            extra={"worker": self.name},
         )
         self.stopping.set()
         self.wake.set()
@@ -159,7 +155,11 @@ class WorkerProcess:
         while not self.stopping.is_set():
             busy = self._retry_database(self._tick)
             if self.burst and not busy and not self.running and not self.pending:
-                logger.info("Worker drained the due work (burst) name=%s", self.name)
+                logger.info(
+                    "Worker drained the due work (burst) name=%s",
+                    self.name,
+                    extra={"worker": self.name},
+                )
                 return
             if not busy:
                 self.wake.wait(self._idle_timeout())
@@ -207,8 +207,12 @@ class WorkerProcess:
         return total
 
     def _idle_timeout(self) -> float:
-        """Sleep until the next poll, or sooner if a job falls due or a timeout expires."""
-        timeout = self.poll_interval
+        """Sleep until the next poll, or sooner if a job falls due, a timeout expires or a
+        heartbeat is due."""
+        # Heartbeats come from this loop: sleeping past one would let the lease lapse while a
+        # long job runs, and a peer would rescue and re-run it.
+        next_heartbeat = self.last_heartbeat + self.heartbeat_interval - time.monotonic()
+        timeout = min(self.poll_interval, max(0.0, next_heartbeat))
         if self.next_due is not None:
             timeout = min(timeout, max(0.0, (self.next_due - timezone.now()).total_seconds()))
         if self.running:
@@ -232,7 +236,10 @@ class WorkerProcess:
                 # database errors (a missing table, bad SQL) are bugs or a deploy without
                 # migrations, and stop the worker with the error instead.
                 logger.warning(
-                    "Database unavailable, retrying in %.1f s: %s", delay, str(exc).strip()
+                    "Database unavailable, retrying in %.1f s: %s",
+                    delay,
+                    str(exc).strip(),
+                    extra={"worker": self.name},
                 )
                 connection.close()
                 if give_up_after is None:
@@ -241,7 +248,11 @@ class WorkerProcess:
                 else:
                     time.sleep(delay)
                     if time.monotonic() - started > give_up_after:
-                        logger.error("Database still unavailable; giving up on %s", step.__name__)
+                        logger.error(
+                            "Database still unavailable; giving up on %s",
+                            step.__name__,
+                            extra={"worker": self.name},
+                        )
                         return None
                 delay = min(delay * 2, MAX_DB_BACKOFF)
 
@@ -364,14 +375,22 @@ class WorkerProcess:
         for execution_id, cancel_requested in held.items():
             item = self.running.get(execution_id)
             if item is not None and cancel_requested and not item.cancel_event.is_set():
-                logger.info("Cancelling running execution execution_id=%s", execution_id)
+                logger.info(
+                    "Cancelling running execution execution_id=%s",
+                    execution_id,
+                    extra=log_fields(item.execution, worker=self.name),
+                )
                 item.cancel_event.set()
         # Held in the database but not running here: a claim whose reply never arrived.
         lost = [pk for pk in held if pk not in self.running]
         recorded = {o.execution.pk for o in self.pending}
         lost = [pk for pk in lost if pk not in recorded]
         if lost:
-            logger.warning("Releasing executions claimed without reply ids=%s", lost)
+            logger.warning(
+                "Releasing executions claimed without reply ids=%s",
+                lost,
+                extra={"execution_ids": lost, "worker": self.name},
+            )
             engine.executions_release(worker=self.worker, ids=lost)
 
     def _listen(self) -> None:
@@ -396,7 +415,12 @@ class WorkerProcess:
                                 continue
                             self.wake.set()
             except psycopg.Error as exc:
-                logger.warning("Listener lost its connection, retrying in %.1f s: %s", delay, exc)
+                logger.warning(
+                    "Listener lost its connection, retrying in %.1f s: %s",
+                    delay,
+                    exc,
+                    extra={"worker": self.name},
+                )
                 self.stopping.wait(delay)
                 delay = min(delay * 2, MAX_DB_BACKOFF)
 
@@ -409,6 +433,9 @@ class WorkerProcess:
             self.wake.clear()
             self._collect_results()
             self._enforce_timeouts()
+            # Keep the lease while finishing: past it, a peer rescues and re-runs these.
+            if time.monotonic() - self.last_heartbeat >= self.heartbeat_interval:
+                self._shutdown_heartbeat()
         for item in self.running.values():
             item.cancel_event.set()
         leftover = list(self.running)
@@ -417,7 +444,11 @@ class WorkerProcess:
             self._record()
             if leftover:
                 released = engine.executions_release(worker=self.worker, ids=leftover)
-                logger.warning("Released %d unfinished executions to the queue", released)
+                logger.warning(
+                    "Released %d unfinished executions to the queue",
+                    released,
+                    extra={"execution_ids": leftover, "worker": self.name},
+                )
             if self.worker is not None:
                 engine.worker_stop(worker=self.worker)
             return True
@@ -430,4 +461,17 @@ class WorkerProcess:
             for _ in self.slots:
                 self.work.put(None)
             self._restore_signal_handlers()
-            logger.info("Worker stopped name=%s", self.name)
+            logger.info("Worker stopped name=%s", self.name, extra={"worker": self.name})
+
+    def _shutdown_heartbeat(self) -> None:
+        """Heartbeat once; while the database is away, go on waiting for the handlers."""
+        try:
+            self._heartbeat()
+        except DatabaseError as exc:
+            logger.warning(
+                "Heartbeat failed during shutdown: %s",
+                str(exc).strip(),
+                extra={"worker": self.name},
+            )
+            connection.close()
+            self.last_heartbeat = time.monotonic()  # try again an interval later

@@ -1,9 +1,16 @@
 """The project as a whole: migrations in step with models, checks clean, commands fail clearly."""
 
 import os
+import pty
+import select
+import shutil
+import socket
+import sqlite3
 import subprocess
 import sys
+import time
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -35,6 +42,8 @@ def test_system_checks_are_clean():
         (["--concurrency", "0"], "--concurrency must be between 1 and 1000."),
         (["--queues", " , "], "--queues needs at least one queue name"),
         (["--poll-interval", "-1"], "--poll-interval must be a positive number"),
+        # The tests' lease is 3 s.
+        (["--poll-interval", "3"], "--poll-interval must be below WORKER_LEASE_SECONDS (3 s)"),
     ],
 )
 def test_runworker_refuses_bad_options_with_one_line(args, message):
@@ -105,9 +114,92 @@ def test_the_embedded_sqlite_setup_migrates_and_runs_a_job(tmp_path):
         out, _ = worker.communicate(timeout=60)
         assert worker.returncode == 0, out
     count = (
-        "from jobs.models import Execution\n"
+        "from jobs.models import Execution, Job\n"
         "print(sorted(set(Execution.objects.values_list('state', flat=True))),"
-        " Execution.objects.count())"
+        " Execution.objects.count(), sorted(set(Job.objects.values_list('state', flat=True))))"
     )
     result = manage("shell", "-c", count, env=env)
-    assert result.stdout.strip().splitlines()[-1] == "['succeeded'] 20"
+    # The one-time jobs are completed too (on SQLite the UUIDs come back as text).
+    assert result.stdout.strip().splitlines()[-1] == "['succeeded'] 20 ['completed']"
+
+
+class Terminal:
+    """A command run on a pseudo-terminal of its own, as if typed in one."""
+
+    def __init__(self, argv: list[str], *, cwd, env: dict):
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: its controlling terminal is the pty
+            try:
+                os.chdir(cwd)
+                os.execvpe(argv[0], argv, env)
+            finally:
+                os._exit(127)
+        self.output = b""
+
+    def read(self, timeout: float) -> None:
+        if select.select([self.fd], [], [], timeout)[0]:
+            try:
+                self.output += os.read(self.fd, 65536)
+            except OSError:  # the child closed the terminal
+                time.sleep(timeout)
+
+    def wait_for(self, *texts: bytes, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not all(t in self.output for t in texts):
+            assert time.monotonic() < deadline, self.output.decode(errors="replace")
+            self.read(0.1)
+
+    def ctrl_c(self) -> None:
+        os.write(self.fd, b"\x03")  # the terminal sends SIGINT to its foreground group
+
+    def wait(self, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.read(0.1)
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.read(0.1)
+                return os.waitstatus_to_exitcode(status)
+        os.kill(self.pid, 9)
+        raise AssertionError(self.output.decode(errors="replace"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not shutil.which("make"), reason="make is not installed")
+def test_make_run_stops_its_worker_gracefully_on_one_ctrl_c(tmp_path):
+    """One Ctrl-C: the server stops, the worker gets one signal and finishes its job."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    db = tmp_path / "db.sqlite3"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "scheduler_project.settings",
+        "DEBUG": "1",
+        "DATABASE_URL": f"sqlite:///{db}",
+        "PYTHONUNBUFFERED": "1",
+        "WORKER_SHUTDOWN_GRACE_SECONDS": "10",
+    }
+    assert manage("migrate", "--noinput", env=env).returncode == 0
+    create = (
+        "from django.utils import timezone; from jobs import services\n"
+        "services.job_create(name='s', handler='sleep', payload={'seconds': 2},"
+        " schedule_type='once', run_at=timezone.now())\n"
+    )
+    assert manage("shell", "-c", create, env=env).returncode == 0
+    # STAMP= : the virtualenv this suite runs in is used as it is, never reinstalled.
+    bin_dir = Path(sys.executable).parent
+    argv = ["make", "-s", "run", "STAMP=", f"BIN={bin_dir}", f"ADDR=127.0.0.1:{port}"]
+    terminal = Terminal(argv, cwd=ROOT, env=env)
+    terminal.wait_for(b"Execution started", b"Quit the server", timeout=30)
+    terminal.ctrl_c()
+    terminal.wait(timeout=20)
+
+    output = terminal.output.decode(errors="replace")
+    assert "Second signal" not in output, output
+    assert "Worker stopped" in output, output
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT state FROM jobs_execution").fetchall() == [("succeeded",)]
+        assert conn.execute(
+            "SELECT count(*) FROM jobs_worker WHERE stopped_at IS NULL"
+        ).fetchone() == (0,)

@@ -102,7 +102,10 @@ class WorkerAdmin(admin.ModelAdmin):
             return "0"
         url = reverse("admin:jobs_execution_changelist")
         return format_html(
-            '<a href="{}?worker__id__exact={}&amp;state__exact=running">{}</a>', url, worker.pk, count
+            '<a href="{}?worker__id__exact={}&amp;state__exact=running">{}</a>',
+            url,
+            worker.pk,
+            count,
         )
 
     @admin.display(description="running executions")

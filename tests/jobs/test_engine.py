@@ -1,5 +1,6 @@
 """The engine's SQL: claim order and locking, materialisation, outcomes, rescue."""
 
+import logging
 from datetime import timedelta
 
 import psycopg
@@ -8,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from jobs import engine, services
+from jobs import engine, services, signals
 from jobs.models import Execution, Job, Worker
 from jobs.states import ExecutionState, JobState
 from tests.conftest import database_url
@@ -225,3 +226,166 @@ def test_misfire_policy_decides_what_runs_after_downtime(policy, expected):
     if policy == "run_once":
         # The one run stands for the latest missed occurrence.
         assert job.executions.get().scheduled_for == missed_since + timedelta(minutes=20)
+
+
+# --- Cancelled and paused jobs ----------------------------------------------------------
+
+
+def test_failure_of_a_cancelled_jobs_run_queues_no_retry(worker):
+    execution = trigger("c")
+    [claimed] = engine.executions_claim(worker=worker, queues=["default"], limit=1)
+    services.job_cancel(job=Job.objects.get(pk=execution.job_id))
+    assert engine.execution_fail(execution=claimed, worker=worker, error="boom") is None
+    execution.refresh_from_db()
+    assert execution.state == ExecutionState.CANCELLED
+    assert "boom" in execution.error
+    assert not Execution.objects.filter(state=ExecutionState.QUEUED).exists()
+
+
+def test_rescue_of_a_cancelled_jobs_run_queues_no_retry(worker):
+    execution = trigger("c")
+    engine.executions_claim(worker=worker, queues=["default"], limit=1)
+    services.job_cancel(job=Job.objects.get(pk=execution.job_id))
+    Worker.objects.filter(pk=worker.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    assert engine.executions_rescue_stale() == 1
+    execution.refresh_from_db()
+    assert execution.state == ExecutionState.CANCELLED
+    assert not Execution.objects.filter(state=ExecutionState.QUEUED).exists()
+
+
+def test_a_paused_jobs_failed_run_is_retried_as_usual(worker):
+    # Pause stops the schedule, not work already begun (see JOB_ACTIONS["retry"]).
+    execution = trigger("p")
+    [claimed] = engine.executions_claim(worker=worker, queues=["default"], limit=1)
+    services.job_pause(job=Job.objects.get(pk=execution.job_id))
+    retry = engine.execution_fail(execution=claimed, worker=worker, error="boom")
+    assert (retry.attempt, retry.state) == (2, ExecutionState.QUEUED)
+
+
+def test_release_of_a_run_asked_to_stop_cancels_it(worker):
+    execution = trigger("r")
+    engine.executions_claim(worker=worker, queues=["default"], limit=1)
+    services.job_cancel(job=Job.objects.get(pk=execution.job_id))
+    assert engine.executions_release(worker=worker, ids=[execution.pk]) == 0
+    execution.refresh_from_db()
+    assert execution.state == ExecutionState.CANCELLED
+
+
+# --- One-time jobs paused while their run is in flight ----------------------------------
+
+
+def claimed_once_job(worker, **fields):
+    job = services.job_create(
+        name="once", handler="noop", schedule_type="once", run_at=timezone.now(), **fields
+    )
+    [claimed] = engine.executions_claim(worker=worker, queues=["default"], limit=1)
+    return job, claimed
+
+
+def test_one_time_job_paused_while_its_run_is_in_flight_completes(
+    worker, django_capture_on_commit_callbacks
+):
+    job, claimed = claimed_once_job(worker)
+    services.job_pause(job=Job.objects.get(pk=job.pk))
+    changes = []
+
+    def receiver(sender, job, before, after, **kwargs):
+        changes.append((before, after))
+
+    signals.job_state_changed.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            engine.outcomes_record(
+                worker=worker, outcomes=[engine.Outcome(claimed, ExecutionState.SUCCEEDED)]
+            )
+    finally:
+        signals.job_state_changed.disconnect(receiver)
+    job.refresh_from_db()
+    assert job.state == JobState.COMPLETED
+    assert changes == [(JobState.PAUSED, JobState.COMPLETED)]
+
+
+def test_one_time_job_paused_while_its_last_attempt_is_in_flight_fails(worker):
+    job, claimed = claimed_once_job(worker, max_retries=0)
+    services.job_pause(job=Job.objects.get(pk=job.pk))
+    engine.execution_fail(execution=claimed, worker=worker, error="boom")
+    job.refresh_from_db()
+    assert job.state == JobState.FAILED
+
+
+def test_success_of_a_cancelled_one_time_job_sends_no_state_change(
+    worker, django_capture_on_commit_callbacks
+):
+    job, claimed = claimed_once_job(worker)
+    services.job_cancel(job=Job.objects.get(pk=job.pk))
+    changes = []
+
+    def receiver(sender, job, before, after, **kwargs):
+        changes.append((before, after))
+
+    signals.job_state_changed.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            engine.outcomes_record(
+                worker=worker, outcomes=[engine.Outcome(claimed, ExecutionState.SUCCEEDED)]
+            )
+    finally:
+        signals.job_state_changed.disconnect(receiver)
+    job.refresh_from_db()
+    assert job.state == JobState.CANCELLED
+    assert claimed.job.executions.get().state == ExecutionState.SUCCEEDED
+    assert changes == []
+
+
+# --- Clocks: leases are judged by the database's clock ----------------------------------
+
+
+@pytest.fixture
+def host_clock_an_hour_ahead(monkeypatch):
+    real_now = timezone.now
+    monkeypatch.setattr(timezone, "now", lambda: real_now() + timedelta(hours=1))
+    return real_now
+
+
+def test_heartbeat_is_written_with_the_databases_clock(worker, host_clock_an_hour_ahead):
+    engine.worker_heartbeat(worker=worker)
+    worker.refresh_from_db()
+    assert worker.heartbeat_at < host_clock_an_hour_ahead() + timedelta(minutes=1)
+
+
+def test_rescue_judges_staleness_by_the_databases_clock(worker, monkeypatch):
+    trigger("fresh")
+    engine.executions_claim(worker=worker, queues=["default"], limit=1)
+    engine.worker_heartbeat(worker=worker)
+    # The rescuer's host clock runs an hour ahead: the heartbeat just written is still fresh.
+    real_now = timezone.now
+    monkeypatch.setattr(timezone, "now", lambda: real_now() + timedelta(hours=1))
+    assert engine.executions_rescue_stale() == 0
+    assert Worker.objects.alive().filter(pk=worker.pk).exists()
+
+
+# --- Structured log fields --------------------------------------------------------------
+
+
+def assert_fields(record, execution, **more):
+    expected = {
+        "job_id": str(execution.job_id),
+        "execution_id": execution.pk,
+        "attempt": execution.attempt,
+        **more,
+    }
+    assert {key: getattr(record, key, None) for key in expected} == expected
+
+
+def test_engine_warnings_carry_the_execution_fields(worker, caplog):
+    execution = trigger("late")
+    [claimed] = engine.executions_claim(worker=worker, queues=["default"], limit=1)
+    Worker.objects.filter(pk=worker.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    with caplog.at_level(logging.WARNING, logger="jobs.engine"):
+        engine.executions_rescue_stale()
+        engine.outcomes_record(worker=worker, outcomes=[engine.Outcome(claimed, "succeeded")])
+        engine.execution_fail(execution=claimed, worker=worker, error="late")
+    rescue, dropped_result, dropped_failure = caplog.records
+    assert_fields(rescue, execution, worker_id=worker.pk)
+    assert_fields(dropped_result, execution, worker="w")
+    assert_fields(dropped_failure, execution, worker="w")

@@ -3,6 +3,8 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from jobs import services
@@ -15,6 +17,7 @@ from jobs.states import (
     JOB_TRANSITIONS,
     ExecutionState,
     JobState,
+    job_sources,
 )
 
 pytestmark = pytest.mark.django_db
@@ -330,3 +333,109 @@ def test_users_cannot_name_an_internal_handler(user):
         )
     assert "used by the scheduler only" in caught.value.errors["handler"][0]
     assert not Job.objects.exists()
+
+
+# --- Races: the state is checked in the database, not on the caller's copy ----------------
+
+
+def stale_copy_of_a_cancelled_job(job):
+    """The caller's copy still says active; another request cancelled the job since."""
+    stale = Job.objects.get(pk=job.pk)
+    services.job_cancel(job=Job.objects.get(pk=job.pk))
+    return stale
+
+
+def test_trigger_of_a_job_cancelled_since_it_was_read_is_refused():
+    job = stale_copy_of_a_cancelled_job(cron_job())
+    with pytest.raises(InvalidTransition, match="Cannot trigger a job that is cancelled"):
+        services.job_trigger(job=job)
+    assert not job.executions.exists()
+
+
+def test_retry_of_an_execution_whose_job_was_cancelled_since_it_was_read_is_refused():
+    execution = execution_in_state(ExecutionState.DEAD)
+    stale = Execution.objects.select_related("job").get(pk=execution.pk)
+    stale_copy_of_a_cancelled_job(stale.job)
+    with pytest.raises(
+        InvalidTransition, match="Cannot retry a execution of a job that is cancelled"
+    ):
+        services.execution_retry(execution=stale)
+    assert stale.job.executions.count() == 1
+
+
+def test_edit_of_a_job_cancelled_since_it_was_read_is_refused():
+    job = stale_copy_of_a_cancelled_job(cron_job())
+    with pytest.raises(InvalidTransition, match="Cannot edit a job that is cancelled"):
+        services.job_update(job=job, name="renamed")
+    job.refresh_from_db()
+    assert (job.state, job.name) == (JobState.CANCELLED, "nightly")
+
+
+def test_edits_from_two_stale_copies_keep_both_changes():
+    job = cron_job()
+    first, second = Job.objects.get(pk=job.pk), Job.objects.get(pk=job.pk)
+    services.job_update(job=first, name="renamed")
+    with CaptureQueriesContext(connection) as queries:
+        services.job_update(job=second, priority=7)
+    job.refresh_from_db()
+    assert (job.name, job.priority) == ("renamed", 7)
+    # The row is locked for the edit, and only the changed field is written.
+    assert any("FOR UPDATE" in q["sql"] for q in queries.captured_queries)
+    [update] = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    assert '"priority"' in update and '"name"' not in update
+
+
+# --- Reschedule of a one-time job moves its queued run -----------------------------------
+
+
+def test_reschedule_of_a_queued_one_time_job_to_a_due_time_leaves_one_queued_run():
+    job = once_job(run_at=timezone.now() - timedelta(minutes=5))
+    old = job.executions.get()
+    new_time = timezone.now() - timedelta(seconds=1)
+    services.job_reschedule(job=job, run_at=new_time)
+    queued = job.executions.filter(state=ExecutionState.QUEUED)
+    assert [e.scheduled_for for e in queued] == [new_time]
+    old.refresh_from_db()
+    assert (old.state, old.error) == (ExecutionState.CANCELLED, "Rescheduled.")
+
+
+def test_reschedule_of_a_queued_one_time_job_to_later_runs_it_only_then():
+    job = once_job(run_at=timezone.now() - timedelta(minutes=5))
+    later = timezone.now() + LATER
+    services.job_reschedule(job=job, run_at=later)
+    assert not job.executions.filter(state=ExecutionState.QUEUED).exists()
+    job.refresh_from_db()
+    assert job.next_run_at == later
+
+
+def test_reschedule_leaves_a_started_run_alone():
+    job = once_job(run_at=timezone.now() - timedelta(minutes=5))
+    running = job.executions.get()
+    Execution.objects.filter(pk=running.pk).update(
+        state=ExecutionState.RUNNING, started_at=timezone.now()
+    )
+    services.job_reschedule(job=job, run_at=timezone.now() + LATER)
+    running.refresh_from_db()
+    assert running.state == ExecutionState.RUNNING
+
+
+def test_a_timezone_change_of_a_queued_one_time_job_keeps_its_run():
+    job = once_job(run_at=timezone.now() - timedelta(minutes=5))
+    services.job_update(job=job, timezone="Europe/Berlin")
+    assert job.executions.get().state == ExecutionState.QUEUED
+
+
+# --- The state tables are the one source of the SQL's source states -----------------------
+
+
+def test_source_states_are_derived_from_the_tables():
+    assert job_sources(JobState.COMPLETED) == {JobState.ACTIVE, JobState.PAUSED}
+    assert job_sources(JobState.ACTIVE, "resume") == {JobState.PAUSED}
+    assert job_sources(JobState.ACTIVE, "reschedule") == {
+        JobState.PAUSED,
+        JobState.COMPLETED,
+        JobState.FAILED,
+    }
+    assert {ExecutionState.QUEUED} == services.CANCEL_AT_ONCE
+    assert {ExecutionState.RUNNING} == services.CANCEL_BY_REQUEST
+    assert EXECUTION_ACTIONS["cancel"] == services.CANCEL_AT_ONCE | services.CANCEL_BY_REQUEST

@@ -1,6 +1,7 @@
 """The worker as real processes against PostgreSQL: exactly once, crashes, signals, retries."""
 
 import itertools
+import logging
 import signal
 import time
 from datetime import timedelta
@@ -9,9 +10,10 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from jobs import services
+from jobs import engine, services
 from jobs.models import Execution, Job, Worker
 from jobs.states import ExecutionState, JobState
+from jobs.worker import Running, WorkerProcess
 from tests.conftest import wait_for
 from tests.runlog.models import RunLog
 
@@ -204,7 +206,8 @@ def test_running_execution_is_cancelled_cooperatively(start_worker):
 
 
 def test_new_job_starts_quickly_through_listen_notify(start_worker):
-    start_worker("--poll-interval", "30")
+    # The poll interval must stay below the lease, so the lease is longer here.
+    start_worker("--poll-interval", "30", env={"WORKER_LEASE_SECONDS": "60"})
     wait_for(lambda: Worker.objects.filter(stopped_at__isnull=True).exists(), message="worker up")
     time.sleep(1)  # let it settle into its idle wait (30 s: only a NOTIFY wakes it early)
     job = make_job()
@@ -222,3 +225,49 @@ def test_burst_in_process_drains_due_work_and_returns():
     assert RunLog.objects.count() == 5
     assert {r.job_id for r in RunLog.objects.all()} == {j.pk for j in jobs}
     assert not future.executions.exists()
+
+
+def test_sigterm_keeps_heartbeating_while_the_running_job_finishes(start_worker):
+    # The job outlives the lease (3 s in tests): without heartbeats while it finishes, the
+    # peer would rescue it and run it a second time.
+    job = make_job(payload={"mode": "sleep", "seconds": 6})
+    worker = start_worker()
+    wait_for(lambda: RunLog.objects.filter(job_id=job.pk).exists(), message="the job to start")
+    peer = start_worker()
+    worker.signal(signal.SIGTERM)
+
+    assert worker.wait(timeout=30) == 0, worker.output()
+    assert [(e.attempt, e.state) for e in job.executions.all()] == [
+        (1, ExecutionState.SUCCEEDED)
+    ], peer.output()
+    assert RunLog.objects.filter(job_id=job.pk).count() == 1
+
+
+def test_idle_wait_never_outlasts_the_heartbeat_interval(settings):
+    settings.WORKER_HEARTBEAT_SECONDS = 5
+    process = WorkerProcess(queues=["default"], poll_interval=60)
+    process.last_heartbeat = time.monotonic()
+    assert 4 < process._idle_timeout() <= 5
+    process.last_heartbeat -= 10  # overdue
+    assert process._idle_timeout() == 0
+
+
+def test_heartbeat_log_lines_carry_the_execution_fields(caplog):
+    job = make_job(schedule_type="cron", run_at=None, cron="0 0 1 1 *")
+    asked, lost = services.job_trigger(job=job), services.job_trigger(job=job)
+    process = WorkerProcess(queues=["default"], name="w1")
+    process.worker = Worker.objects.create(name="w1", hostname="h", pid=1, queues=["default"])
+    claimed = engine.executions_claim(worker=process.worker, queues=["default"], limit=2)
+    # One runs here and was asked to stop; the other's claim reply was lost.
+    process.running[asked.pk] = Running(next(e for e in claimed if e.pk == asked.pk))
+    services.execution_cancel(execution=asked)
+    with caplog.at_level(logging.INFO, logger="jobs.worker"):
+        process._heartbeat()
+    cancelling, releasing = caplog.records
+    assert (cancelling.execution_id, cancelling.job_id, cancelling.attempt) == (
+        asked.pk,
+        str(job.pk),
+        1,
+    )
+    assert cancelling.worker == "w1"
+    assert (releasing.execution_ids, releasing.worker) == ([lost.pk], "w1")
