@@ -213,6 +213,37 @@ def test_killed_worker_between_outcome_and_delivery_still_delivers_exactly_one(
     assert len(list(mailbox.iterdir())) == 1
 
 
+def test_worker_killed_before_recording_the_outcome_still_notifies_exactly_once(
+    start_worker, tmp_path
+):
+    mailbox = tmp_path / "mail"
+    mailbox.mkdir()
+    env = {"TEST_EMAIL_FILE_PATH": str(mailbox)}
+    job = failing_job(payload={"mode": "hang"}, max_retries=0)
+    # Killed while its only attempt runs: no outcome, so no notification, is written.
+    doomed = start_worker("--queues", "default", env=env)
+    wait_for(
+        lambda: Execution.objects.filter(job=job, state=ExecutionState.RUNNING).exists(),
+        message="the attempt to start",
+    )
+    doomed.signal(signal.SIGKILL)
+    doomed.wait(timeout=10)
+    assert not notification_jobs().exists()
+
+    # The rescuer dead-letters the abandoned attempt and queues the notification with it.
+    start_worker(env=env)
+    wait_for(
+        lambda: Execution.objects.filter(
+            job__handler="notification", state=ExecutionState.SUCCEEDED
+        ).exists(),
+        timeout=60,
+        message="the rescue and the notification",
+    )
+    assert Execution.objects.get(job=job).state == ExecutionState.DEAD
+    assert len(list(mailbox.iterdir())) == 1
+    assert notification_jobs().count() == 1
+
+
 def test_notification_rules_are_validated():
     from jobs.exceptions import ValidationError
 
