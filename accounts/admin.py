@@ -11,6 +11,8 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from jobs import audit
@@ -19,6 +21,15 @@ from jobs.admin.common import badge, operator
 from .models import ApiToken, User
 
 admin.site.register(User, UserAdmin)
+
+
+def tokens_for_whom(operator):
+    """The users `operator` may make tokens for: anyone if they may change users, else
+    only themselves (a token acts as its user, so making one for a superuser is becoming
+    one)."""
+    if operator.is_superuser or operator.has_perm("accounts.change_user"):
+        return User.objects.all()
+    return User.objects.filter(pk=operator.pk)
 
 
 class TokenStatusFilter(admin.SimpleListFilter):
@@ -85,38 +96,54 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def get_changeform_initial_data(self, request):
         expires = timezone.now() + timedelta(hours=settings.API_TOKEN_TTL_HOURS)
-        return {"expires_at": expires, **super().get_changeform_initial_data(request)}
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        # A token is never edited: it is made, used, and revoked.
-        context = {
-            "show_save": False,
-            "show_save_and_continue": False,
-            "show_save_and_add_another": False,
-            **(extra_context or {}),
+        return {
+            "expires_at": expires,
+            "user": request.user.pk,
+            **super().get_changeform_initial_data(request),
         }
-        return super().change_view(request, object_id, form_url, context)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if obj is None and "user" in form.base_fields:
+            form.base_fields["user"].queryset = tokens_for_whom(request.user)
+        return form
+
+    def has_change_permission(self, request, obj=None):
+        # A token is never edited: it is made, used, and revoked (an action, obj=None).
+        if obj is not None:
+            return False
+        return super().has_change_permission(request)
 
     def has_delete_permission(self, request, obj=None):
         return False  # revoke instead: the audit trail names tokens by prefix
 
     def save_model(self, request, obj, form, change):
-        if change:
-            return
+        owner = form.cleaned_data["user"]
+        if change or not tokens_for_whom(request.user).filter(pk=owner.pk).exists():
+            raise PermissionDenied  # the form offers only these; a forged POST gets nothing
         with audit.acting_as(operator(request)):
             token, secret = ApiToken.issue(
-                user=form.cleaned_data["user"],
+                user=owner,
                 name=form.cleaned_data["name"],
                 expires_at=form.cleaned_data["expires_at"],
             )
-        # The form's instance takes the saved token's identity so the admin's redirect and
-        # log name it; the secret exists only in this message.
+        # The form's instance takes the saved token's identity so the admin's log names it.
         obj.pk, obj.prefix, obj.key_hash = token.pk, token.prefix, token.key_hash
         obj._state.adding = False
-        messages.warning(
-            request,
-            f"The new token for {token.user} is {secret} — copy it now: it is not shown again.",
-        )
+        request._issued_secret = secret
+
+    def response_add(self, request, obj, post_url_continue=None):
+        # The secret is shown in this response only: a message would carry it in a cookie.
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "API token created",
+            "token": obj,
+            "secret": request._issued_secret,
+            "opts": self.opts,
+        }
+        response = TemplateResponse(request, "admin/accounts/apitoken/issued.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
 
     @admin.action(description="Revoke selected tokens", permissions=["change"])
     def revoke(self, request, queryset):

@@ -185,7 +185,7 @@ def _next_cron(expression: str, tz: ZoneInfo, after: datetime) -> datetime:
     # wall time resolves to its first pass), so the search starts right after it.
     iterator = _cron_at(expression, wall)
     for _ in range(MAX_CRON_STEPS):
-        candidate = _resolve_wall_time(iterator.get_next(datetime), tz)
+        candidate = resolve_wall_time(iterator.get_next(datetime), tz)
         if candidate > after:
             return candidate
     raise ValueError(f"cron expression {expression!r} has no occurrence after {after}")
@@ -207,7 +207,7 @@ def _cron_at(expression: str, wall: datetime) -> croniter:
     return iterator
 
 
-def _resolve_wall_time(wall: datetime, tz: ZoneInfo) -> datetime:
+def resolve_wall_time(wall: datetime, tz: ZoneInfo) -> datetime:
     """Map a naive wall-clock time in `tz` to one UTC instant (first fold; gap -> change)."""
     first = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
     if first.astimezone(tz).replace(tzinfo=None) == wall:
@@ -239,7 +239,7 @@ def latest_at_or_before(schedule: Schedule, now: datetime, *, anchor: datetime) 
     wall = now.astimezone(tz).replace(tzinfo=None) + timedelta(seconds=1)
     iterator = _cron_at(schedule.cron, wall)
     for _ in range(MAX_CRON_STEPS):
-        candidate = _resolve_wall_time(iterator.get_prev(datetime), tz)
+        candidate = resolve_wall_time(iterator.get_prev(datetime), tz)
         if candidate <= now:
             return max(candidate, anchor)
     return anchor

@@ -92,27 +92,8 @@ def snapshot(*, now: datetime | None = None, window_seconds: int | None = None) 
         jobs[state] = count
 
     workers = list(Worker.objects.alive(now=now).values_list("concurrency", "queues"))
-    queues: dict[str, QueueFigures] = {}
-    for _, served in workers:
-        for name in served or []:
-            queues.setdefault(name, QueueFigures())
-    queued, running = ExecutionState.QUEUED, ExecutionState.RUNNING
-    due = Q(state=queued, run_after__lte=now)
-    # Only queued and running rows: both have a partial index, so this stays small.
-    rows = (
-        Execution.objects.filter(state__in=[queued, running])
-        .order_by()
-        .values("queue")
-        .annotate(
-            due=Count("id", filter=due),
-            delayed=Count("id", filter=Q(state=queued, run_after__gt=now)),
-            running=Count("id", filter=Q(state=running)),
-            oldest_due_at=Min("run_after", filter=due),
-        )
-    )
-    for row in rows:
-        name = row.pop("queue")
-        queues[name] = QueueFigures(**row)
+    served = {name for _, names in workers for name in names or []}
+    queues = queue_figures(now=now, served=served)
 
     handlers: dict[str, HandlerFigures] = {}
     for row in _finished_in_window(since):
@@ -151,6 +132,29 @@ def snapshot(*, now: datetime | None = None, window_seconds: int | None = None) 
         worker_slots=sum(concurrency for concurrency, _ in workers),
         collect_seconds=time.monotonic() - started,
     )
+
+
+def queue_figures(*, now: datetime, served: set[str] = frozenset()) -> dict[str, QueueFigures]:
+    """Return each queue's executions now: those with work, and the `served` ones."""
+    queues = {name: QueueFigures() for name in served}
+    queued, running = ExecutionState.QUEUED, ExecutionState.RUNNING
+    due = Q(state=queued, run_after__lte=now)
+    # Only queued and running rows: both have a partial index, so this stays small.
+    rows = (
+        Execution.objects.filter(state__in=[queued, running])
+        .order_by()
+        .values("queue")
+        .annotate(
+            due=Count("id", filter=due),
+            delayed=Count("id", filter=Q(state=queued, run_after__gt=now)),
+            running=Count("id", filter=Q(state=running)),
+            oldest_due_at=Min("run_after", filter=due),
+        )
+    )
+    for row in rows:
+        name = row.pop("queue")
+        queues[name] = QueueFigures(**row)
+    return dict(sorted(queues.items()))
 
 
 def _finished_in_window(since: datetime):

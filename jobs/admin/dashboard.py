@@ -6,7 +6,7 @@ executions as with a hundred. The page reloads its panels every DASHBOARD_REFRES
 (a small script fetches `?panels=1` and swaps them in).
 """
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.contrib import admin
 from django.contrib.auth.decorators import permission_required
@@ -18,9 +18,10 @@ from django.utils import timezone
 from jobs.api.stats import stats_for
 from jobs.models import Execution, Worker
 from jobs.states import ExecutionState
-from ops.stats import snapshot
+from ops.stats import queue_figures
 
 from .charts import Bucket, throughput_chart
+from .common import age_text
 
 DASHBOARD_REFRESH_SECONDS = 10
 DEAD_LETTERS_SHOWN = 10
@@ -43,7 +44,9 @@ def series(*, now: datetime, span: timedelta, bucket: timedelta, trunc) -> list[
     ]
     rows = (
         Execution.objects.filter(state__in=JUDGED, finished_at__gte=start)
-        .annotate(at=trunc("finished_at"))
+        # In UTC, as the buckets are: a local zone would shift them (half-hour offsets) or
+        # merge a repeated fall-back hour into its neighbour.
+        .annotate(at=trunc("finished_at", tzinfo=UTC))
         .order_by()
         .values("at", "state")
         .annotate(n=Count("pk"))
@@ -66,7 +69,6 @@ def _floor(moment: datetime, size: int) -> datetime:
 def figures(user, *, now: datetime) -> dict:
     """Return everything the dashboard shows."""
     counts = stats_for(user, now=now)
-    snap = snapshot(now=now)
     hour = series(now=now, span=timedelta(hours=1), bucket=timedelta(minutes=5), trunc=TruncMinute)
     day = series(now=now, span=timedelta(days=1), bucket=timedelta(hours=1), trunc=TruncHour)
     dead = (
@@ -81,8 +83,16 @@ def figures(user, *, now: datetime) -> dict:
         .annotate(n=Count("pk"))
         .values("n")
     )
-    workers = Worker.objects.alive(now=now).annotate(running=Coalesce(Subquery(held), 0))
+    workers = []
+    if user.has_perm("jobs.view_worker"):
+        workers = list(Worker.objects.alive().annotate(running=Coalesce(Subquery(held), 0)))
+        for worker in workers:
+            worker.heartbeat_age = age_text(now - worker.heartbeat_at)
+    served = {name for worker in workers for name in worker.queues or []}
     windows = {w["window"]: w for w in counts["windows"]}
+    for window in windows.values():
+        rate = window["failure_rate"]
+        window["failure_percent"] = None if rate is None else round(rate * 100, 1)
     return {
         "now": now,
         "jobs": counts["jobs"],
@@ -90,13 +100,13 @@ def figures(user, *, now: datetime) -> dict:
         "windows": [windows["1h"], windows["24h"]],
         "queues": [
             {"name": name, "figures": queue, "lag": queue.lag_seconds(now)}
-            for name, queue in snap.queues.items()
+            for name, queue in queue_figures(now=now, served=served).items()
         ],
         "hour_chart": throughput_chart(hour, title="Last hour, per 5 minutes", label_every=2),
         "day_chart": throughput_chart(day, title="Last 24 hours, per hour", label_every=3),
         "dead_letters": list(dead),
-        "dead_total": snap.dead_letters,
-        "workers": list(workers),
+        "workers": workers,
+        "may_view_workers": user.has_perm("jobs.view_worker"),
     }
 
 

@@ -70,7 +70,7 @@ class ExecutionAdmin(ObjectActionsMixin, admin.ModelAdmin):
     search_help_text = "An execution id, words in the job's name, or in the error."
     ordering = ("-created_at", "-id")
     list_per_page = 50
-    # A COUNT(*) of a million-row table on every page load buys nothing here.
+    # Skips the second COUNT(*) (of the unfiltered table) on filtered pages.
     show_full_result_count = False
     fields = (
         "job_link",
@@ -100,6 +100,13 @@ class ExecutionAdmin(ObjectActionsMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        # An execution's page is a record: never saved from the admin (a worker may be
+        # writing the row). The actions still need the change permission (obj=None).
+        if obj is not None:
+            return False
+        return super().has_change_permission(request)
+
     def object_action_allowed(self, obj, name: str) -> bool:
         return execution_allows(obj.state, name)
 
@@ -107,16 +114,6 @@ class ExecutionAdmin(ObjectActionsMixin, admin.ModelAdmin):
         base = reverse("admin:jobs_execution_changelist")
         quick = [(label, f"{base}?state__exact={state}") for label, state in QUICK_FILTERS]
         return super().changelist_view(request, {"quick_filters": quick, **(extra_context or {})})
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        # Read-only record: no save buttons, only the action buttons.
-        context = {
-            "show_save": False,
-            "show_save_and_continue": False,
-            "show_save_and_add_another": False,
-            **(extra_context or {}),
-        }
-        return super().change_view(request, object_id, form_url, context)
 
     # --- Actions -------------------------------------------------------------------------
 

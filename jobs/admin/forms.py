@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from handlers.registry import all_handlers
-from jobs import payloads
+from jobs import payloads, schedules
 from jobs.exceptions import ValidationError
 from jobs.models import DEFAULT_MAX_RETRIES, DEFAULT_QUEUE, DEFAULT_RETRY_BACKOFF_SECONDS, Job
 from jobs.notifications import EVENTS as NOTIFY_EVENTS
@@ -290,10 +290,13 @@ class JobForm(forms.ModelForm):
 
     @staticmethod
     def _on_job_clock(moment, zone_name):
-        """Read the time typed (parsed on the server's clock) as a wall time of the job's."""
+        """Read the time typed (parsed on the server's clock) as a wall time of the job's.
+
+        The schedules' own rule decides: a time skipped by a DST change means the change.
+        """
         try:
             zone = ZoneInfo(zone_name or "UTC")
         except (ZoneInfoNotFoundError, ValueError):
             return moment  # job_validate reports the timezone
         wall = timezone.make_naive(moment) if timezone.is_aware(moment) else moment
-        return wall.replace(tzinfo=zone)
+        return schedules.resolve_wall_time(wall, zone)

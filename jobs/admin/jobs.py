@@ -8,6 +8,7 @@ action one service per job (see common.apply_each).
 from django.contrib import admin, messages
 from django.db.models import OuterRef, Subquery, TextField
 from django.db.models.functions import Cast
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -308,6 +309,36 @@ class JobAdmin(ObjectActionsMixin, admin.ModelAdmin):
             return  # the admin's "changed successfully" would be untrue
         super().message_user(request, message, level, *args, **kwargs)
 
+    # A refused save changed nothing: no history entry, and no redirect to a job that was
+    # never created.
+    def log_addition(self, request, obj, message):
+        if not getattr(request, "_scheduler_refusal", None):
+            return super().log_addition(request, obj, message)
+
+    def log_change(self, request, obj, message):
+        if not getattr(request, "_scheduler_refusal", None):
+            return super().log_change(request, obj, message)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if getattr(request, "_scheduler_refusal", None):
+            return HttpResponseRedirect(reverse("admin:jobs_job_add"))
+        return super().response_add(request, obj, post_url_continue)
+
+    def get_deleted_objects(self, objs, request):
+        """Name the jobs and count their history, rather than list every execution.
+
+        Executions cannot be deleted one by one in the admin (they are records), but they go
+        with their job; the admin's default would ask for that permission and list each of
+        a job's possibly million attempts.
+        """
+        jobs = list(objs)
+        runs = Execution.objects.filter(job__in=jobs).count()
+        names = [format_html('<a href="{}">{}</a>', change_url(job), job) for job in jobs]
+        deleted = [*names, f"{runs} execution(s): their whole attempt history"]
+        perms_needed = set() if self.has_delete_permission(request) else {"job"}
+        counts = {"jobs": len(jobs), "executions": runs}
+        return deleted, counts, perms_needed, []
+
     def delete_model(self, request, obj):
         with audit.acting_as(operator(request)):
             services.job_delete(job=obj)
@@ -316,6 +347,10 @@ class JobAdmin(ObjectActionsMixin, admin.ModelAdmin):
         with audit.acting_as(operator(request)):
             for job in queryset:
                 services.job_delete(job=job)
+
+
+def change_url(job: Job) -> str:
+    return reverse("admin:jobs_job_change", args=[job.pk])
 
 
 def _adopt(form_instance: Job, created: Job) -> None:

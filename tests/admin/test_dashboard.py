@@ -36,6 +36,7 @@ def test_the_dashboard_shows_counts_queues_dead_letters_and_workers(admin_client
     assert [e.job.name for e in context["dead_letters"]] == ["ticker"]
     assert [w.name for w in context["workers"]] == ["w1"]
     assert page.count('<svg class="sched-chart"') == 2
+    assert "<td>40.0 %</td>" in page  # 2 of 5 judged attempts failed
     assert 'src="/static/jobs/dashboard.js"' in page
 
 
@@ -80,6 +81,16 @@ def test_people_who_are_not_staff_are_sent_to_log_in(client, user):
     response = client.get(URL)
 
     assert response.status_code == 302 and response.url.startswith("/admin/login/")
+
+
+def test_workers_are_listed_only_to_staff_who_may_view_them(client, make_staff, history):
+    client.force_login(make_staff("view_job", "view_execution"))
+
+    response = client.get(URL)
+
+    assert response.status_code == 200
+    assert response.context["workers"] == []
+    assert "You may not view workers." in response.content.decode()
 
 
 def test_staff_without_permission_to_view_executions_are_refused(client, make_staff):

@@ -123,7 +123,7 @@ def test_executions_cannot_be_added_edited_or_deleted(admin_client, make_job, ma
 
     assert admin_client.get("/admin/jobs/execution/add/").status_code == 403
     assert admin_client.post(f"{url}/delete/", {"post": "yes"}).status_code == 403
-    admin_client.post(f"{url}/change/", {"state": "queued", "error": ""})
+    assert admin_client.post(f"{url}/change/", {"state": "queued", "error": ""}).status_code == 403
     execution.refresh_from_db()
     assert execution.state == ExecutionState.DEAD
 

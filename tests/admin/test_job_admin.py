@@ -209,12 +209,16 @@ def test_a_cancelled_job_is_read_only(admin_client, make_job):
     assert job.name == "hourly"
 
 
-def test_deleting_a_job_goes_through_the_services(admin_client, make_job):
+def test_deleting_a_job_goes_through_the_services(admin_client, make_job, make_execution):
     job = make_job()
+    for attempt in (1, 2, 3):
+        make_execution(job, ExecutionState.FAILED, attempt=attempt)
 
+    confirm = admin_client.get(f"/admin/jobs/job/{job.pk}/delete/").content.decode()
     admin_client.post(f"/admin/jobs/job/{job.pk}/delete/", {"post": "yes"})
 
-    assert not Job.objects.exists()
+    assert "3 execution(s): their whole attempt history" in confirm
+    assert not Job.objects.exists() and not Execution.objects.exists()
     assert AuditEvent.objects.filter(action="delete", object_id=str(job.pk)).count() == 1
 
 
@@ -357,3 +361,40 @@ def test_staff_without_the_view_permission_are_refused(client, make_staff, make_
 
     assert client.get(LIST_URL).status_code == 403
     assert client.get(change_url(job)).status_code == 403
+
+
+def test_a_skipped_wall_time_typed_in_the_form_means_the_dst_change(admin_client, staff_user):
+    # 02:30 does not exist in Berlin on 2031-03-30: the clocks go from 02:00 to 03:00 CEST.
+    admin_client.post(
+        ADD_URL,
+        form_data(
+            owner=str(staff_user.pk),
+            schedule_type="once",
+            cron=None,
+            run_at="2031-03-30T02:30:00",
+        ),
+    )
+
+    job = Job.objects.get()
+    assert job.run_at.isoformat() == "2031-03-30T01:00:00+00:00"
+
+
+def test_a_save_refused_after_validation_is_not_logged_as_a_change(
+    admin_client, make_job, monkeypatch
+):
+    from django.contrib.admin.models import LogEntry
+
+    from jobs import services
+    from jobs.exceptions import InvalidTransition
+
+    job = make_job()
+
+    def cancelled_meanwhile(**kwargs):
+        raise InvalidTransition(obj="job", state="cancelled", action="edit")
+
+    monkeypatch.setattr(services, "job_update", cancelled_meanwhile)
+    response = admin_client.post(change_url(job), form_data(name="renamed"), follow=True)
+
+    assert "Not saved: Cannot edit a job that is cancelled." in messages_of(response)
+    assert not any("successfully" in m for m in messages_of(response))
+    assert not LogEntry.objects.exists()

@@ -19,9 +19,11 @@ def test_a_token_made_in_the_admin_is_shown_once_and_stored_hashed(admin_client,
         follow=True,
     )
 
-    [message] = [m for m in messages_of(response) if "copy it now" in m]
-    secret = re.search(r"is (\S+) — copy it now", message).group(1)
+    page = response.content.decode()
+    secret = re.search(r'<pre class="sched-token" id="issued-secret"[^>]*>([^<]+)</pre>', page)[1]
     token = ApiToken.objects.get()
+    assert "no-store" in response["Cache-Control"]
+    assert not any(secret in m for m in messages_of(response))  # no cookie carries it
     assert token.key_hash == hash_token(secret) and token.prefix == secret[:8]
     listing = admin_client.get("/admin/accounts/apitoken/").content.decode()
     assert f"{token.prefix}…" in listing and secret not in listing
@@ -64,3 +66,25 @@ def test_tokens_cannot_be_deleted_only_revoked(admin_client, user):
 
     assert response.status_code == 403
     assert ApiToken.objects.filter(pk=token.pk).exists()
+
+
+def test_staff_who_may_not_change_users_make_tokens_only_for_themselves(
+    client, make_staff, staff_user
+):
+    operator = make_staff("add_apitoken", "view_apitoken")
+    client.force_login(operator)
+
+    form = client.get("/admin/accounts/apitoken/add/").context["adminform"].form
+    forged = client.post(
+        "/admin/accounts/apitoken/add/",
+        {"user": staff_user.pk, "name": "mine now", "expires_at_0": "", "expires_at_1": ""},
+    )
+    own = client.post(
+        "/admin/accounts/apitoken/add/",
+        {"user": operator.pk, "name": "mine", "expires_at_0": "", "expires_at_1": ""},
+    )
+
+    assert list(form.fields["user"].queryset) == [operator]
+    assert forged.status_code == 200 and "user" in forged.context["adminform"].form.errors
+    assert own.status_code == 200 and "issued-secret" in own.content.decode()
+    assert list(ApiToken.objects.values_list("user", flat=True)) == [operator.pk]

@@ -9,7 +9,16 @@
     try {
       const url = new URL(window.location.href);
       url.searchParams.set("panels", "1");
-      const response = await fetch(url, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } });
+      const response = await fetch(url, {
+        credentials: "same-origin",
+        redirect: "manual",
+        headers: { "X-Requested-With": "fetch" },
+      });
+      if (response.type === "opaqueredirect") {
+        // Signed out (the session ended): the full page shows the login form.
+        window.location.reload();
+        return;
+      }
       if (!response.ok) throw new Error(response.status);
       panels.innerHTML = await response.text();
       if (updated) updated.textContent = "updated " + new Date().toLocaleTimeString();
