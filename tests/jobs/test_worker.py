@@ -160,8 +160,15 @@ def test_interval_job_runs_on_schedule_across_two_workers_without_duplicates(sta
     job = make_job(schedule_type="interval", run_at=None, interval_seconds=1)
     start_worker()
     start_worker()
+    # Both workers must take part, so the absence of duplicates is not for lack of
+    # competition; which one wins each occurrence is a race, so wait until each has won one.
     wait_for(
-        lambda: RunLog.objects.filter(job_id=job.pk).count() >= 5, timeout=30, message="5 runs"
+        lambda: (
+            RunLog.objects.filter(job_id=job.pk).count() >= 5
+            and RunLog.objects.filter(job_id=job.pk).values("pid").distinct().count() == 2
+        ),
+        timeout=40,
+        message="5 runs, by both workers",
     )
     Job.objects.filter(pk=job.pk).update(state=JobState.PAUSED)
     time.sleep(1)
@@ -173,7 +180,6 @@ def test_interval_job_runs_on_schedule_across_two_workers_without_duplicates(sta
     assert len(occurrences) == len(set(occurrences)) == runs
     gaps = {b - a for a, b in itertools.pairwise(occurrences)}
     assert gaps == {timedelta(seconds=1)}
-    # Both workers took part, so the absence of duplicates is not for lack of competition.
     assert Execution.objects.values("worker__pid").distinct().count() == 2
 
 
