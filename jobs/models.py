@@ -5,8 +5,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
-from django.db.models.functions import Now
+from django.db.models import OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce, Now
 from django.utils.timezone import now as utcnow
 
 from .states import ExecutionState, JobState, MisfirePolicy, ScheduleType
@@ -230,6 +230,19 @@ class WorkerQuerySet(models.QuerySet):
         """
         lease = timedelta(seconds=settings.WORKER_LEASE_SECONDS)
         return self.filter(stopped_at__isnull=True, heartbeat_at__gte=(now or Now()) - lease)
+
+    def with_running(self):
+        """Annotate `running`: how many executions each worker holds now."""
+        # A correlated count over the partial index of running rows: a join with all of a
+        # worker's executions would read its whole history.
+        held = (
+            Execution.objects.filter(worker=OuterRef("pk"), state=ExecutionState.RUNNING)
+            .order_by()
+            .values("worker")
+            .annotate(n=models.Count("pk"))
+            .values("n")
+        )
+        return self.annotate(running=Coalesce(Subquery(held), 0))
 
 
 class Worker(models.Model):

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 from django.contrib import admin
 from django.contrib.auth.decorators import permission_required
-from django.db.models import Count, OuterRef, Subquery
-from django.db.models.functions import Coalesce, TruncHour, TruncMinute
+from django.db.models import Count
+from django.db.models.functions import TruncHour, TruncMinute
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
@@ -76,16 +76,9 @@ def figures(user, *, now: datetime) -> dict:
         .select_related("job")
         .order_by("-finished_at")[:DEAD_LETTERS_SHOWN]
     )
-    held = (
-        Execution.objects.filter(worker=OuterRef("pk"), state=ExecutionState.RUNNING)
-        .order_by()
-        .values("worker")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
     workers = []
     if user.has_perm("jobs.view_worker"):
-        workers = list(Worker.objects.alive().annotate(running=Coalesce(Subquery(held), 0)))
+        workers = list(Worker.objects.alive().with_running())
         for worker in workers:
             worker.heartbeat_age = age_text(now - worker.heartbeat_at)
     served = {name for worker in workers for name in worker.queues or []}

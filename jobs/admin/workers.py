@@ -1,8 +1,6 @@
 """Worker admin: which runworker processes are alive, stale or stopped, and what each runs."""
 
 from django.contrib import admin
-from django.db.models import Count, OuterRef, Subquery
-from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -72,16 +70,7 @@ class WorkerAdmin(admin.ModelAdmin):
         return False
 
     def get_queryset(self, request):
-        # A correlated count over the partial index of running rows: a join with all of a
-        # worker's executions would read its whole history.
-        held = (
-            Execution.objects.filter(worker=OuterRef("pk"), state=ExecutionState.RUNNING)
-            .order_by()
-            .values("worker")
-            .annotate(n=Count("pk"))
-            .values("n")
-        )
-        return super().get_queryset(request).annotate(running=Coalesce(Subquery(held), 0))
+        return super().get_queryset(request).with_running()
 
     @admin.display(description="queues")
     def queue_list(self, worker):

@@ -4,7 +4,6 @@ Every queryset is scoped with `owned_by(user)`: another user's job or execution 
 exactly like one that does not exist. Staff see everything.
 """
 
-from django.db.models import Count, Q
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import permissions, status, viewsets
@@ -28,7 +27,6 @@ from jobs.services import (
     job_trigger,
     job_update,
 )
-from jobs.states import ExecutionState
 
 from . import examples, serializers
 from .filters import ExecutionFilter, JobFilter, WorkerFilter
@@ -261,9 +259,8 @@ class WorkerViewSet(StrictQueryMixin, viewsets.ReadOnlyModelViewSet):
     filterset_class = WorkerFilter
 
     def get_queryset(self):
-        running = Count("executions", filter=Q(executions__state=ExecutionState.RUNNING))
         # Explicit order: Meta.ordering does not apply to a GROUP BY query.
-        return Worker.objects.annotate(running=running).order_by("-started_at", "-pk")
+        return Worker.objects.with_running().order_by("-started_at", "-pk")
 
 
 class StatsView(StrictQueryMixin, APIView):
