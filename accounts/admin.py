@@ -23,15 +23,6 @@ from .models import ApiToken, User
 admin.site.register(User, UserAdmin)
 
 
-def tokens_for_whom(operator):
-    """The users `operator` may make tokens for: anyone if they may change users, else
-    only themselves (a token acts as its user, so making one for a superuser is becoming
-    one)."""
-    if operator.is_superuser or operator.has_perm("accounts.change_user"):
-        return User.objects.all()
-    return User.objects.filter(pk=operator.pk)
-
-
 class TokenStatusFilter(admin.SimpleListFilter):
     title = "status"
     parameter_name = "status"
@@ -105,7 +96,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
         if obj is None and "user" in form.base_fields:
-            form.base_fields["user"].queryset = tokens_for_whom(request.user)
+            form.base_fields["user"].queryset = ApiToken.users_for(request.user)
         return form
 
     def has_change_permission(self, request, obj=None):
@@ -119,7 +110,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         owner = form.cleaned_data["user"]
-        if change or not tokens_for_whom(request.user).filter(pk=owner.pk).exists():
+        if change or not ApiToken.users_for(request.user).filter(pk=owner.pk).exists():
             raise PermissionDenied  # the form offers only these; a forged POST gets nothing
         with audit.acting_as(operator(request)):
             token, secret = ApiToken.issue(

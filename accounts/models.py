@@ -57,6 +57,15 @@ class ApiToken(models.Model):
     def __str__(self):
         return f"{self.prefix}… ({self.user})"
 
+    @staticmethod
+    def users_for(operator):
+        """Return the users `operator` may make tokens for: anyone if they may change users,
+        else only themselves (a token acts as its user: making one for a superuser would be
+        becoming one)."""
+        if operator.is_superuser or operator.has_perm("accounts.change_user"):
+            return User.objects.all()
+        return User.objects.filter(pk=operator.pk)
+
     @classmethod
     def issue(cls, *, user, name: str = "", expires_at=None) -> tuple["ApiToken", str]:
         """Create a token and return it with its secret, which is not stored."""

@@ -14,6 +14,10 @@ from .states import ExecutionState, JobState, MisfirePolicy, ScheduleType
 DEFAULT_QUEUE = "default"
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_RETRY_BACKOFF_SECONDS = 10
+# The bounds of PostgreSQL's smallint and integer columns, which forms and serializers
+# check so that an out-of-range number is a field error, not a database error.
+SMALLINT_MAX = 2**15 - 1
+INT_MAX = 2**31 - 1
 
 
 class JobQuerySet(models.QuerySet):

@@ -126,7 +126,7 @@ def snapshot(*, now: datetime | None = None, window_seconds: int | None = None) 
         taken_at=now,
         window_seconds=window_seconds,
         jobs=jobs,
-        queues=dict(sorted(queues.items())),
+        queues=queues,
         handlers=dict(sorted(handlers.items())),
         workers_alive=len(workers),
         worker_slots=sum(concurrency for concurrency, _ in workers),

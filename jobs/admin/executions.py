@@ -21,6 +21,10 @@ from .jobs import HandlerFilter
 ERROR_PREVIEW_CHARS = 120  # of the error's first line, in the list
 
 
+def execution_label(execution) -> str:
+    return f"Execution {execution.pk}"
+
+
 class ExecutionHandlerFilter(HandlerFilter):
     field = "job__handler"
 
@@ -125,7 +129,7 @@ class ExecutionAdmin(ObjectActionsMixin, admin.ModelAdmin):
             queryset.select_related("job"),
             service=lambda e: services.execution_retry(execution=e),
             past="retried",
-            label=lambda e: f"Execution {e.pk}",
+            label=execution_label,
             detail=lambda e, new: f" as execution {new.pk}",
         )
 
@@ -137,7 +141,7 @@ class ExecutionAdmin(ObjectActionsMixin, admin.ModelAdmin):
             queryset.select_related("job"),
             service=lambda e: services.execution_cancel(execution=e),
             past="cancelled",
-            label=lambda e: f"Execution {e.pk}",
+            label=execution_label,
         )
 
     # --- Columns and fields --------------------------------------------------------------

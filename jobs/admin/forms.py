@@ -19,13 +19,18 @@ from django.utils.html import format_html
 from handlers.registry import all_handlers
 from jobs import payloads, schedules
 from jobs.exceptions import ValidationError
-from jobs.models import DEFAULT_MAX_RETRIES, DEFAULT_QUEUE, DEFAULT_RETRY_BACKOFF_SECONDS, Job
+from jobs.models import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_QUEUE,
+    DEFAULT_RETRY_BACKOFF_SECONDS,
+    INT_MAX,
+    SMALLINT_MAX,
+    Job,
+)
 from jobs.notifications import EVENTS as NOTIFY_EVENTS
 from jobs.services import EDITABLE_FIELDS, job_validate
 from jobs.states import MisfirePolicy, ScheduleType
 
-SMALLINT_MAX = 2**15 - 1
-INT_MAX = 2**31 - 1
 # The fields each schedule type uses; the others are cleared before validation, so switching
 # a job from interval to cron does not leave a stale interval behind to be refused.
 SCHEDULE_TYPE_FIELDS = {

@@ -133,17 +133,7 @@ class JobAdmin(ObjectActionsMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     ordering = ("-created_at",)
     list_per_page = 50
-    readonly_fields = (
-        "state_badge",
-        "schedule_text",
-        "next_run_at",
-        "upcoming",
-        "last_run_at",
-        "recent_executions",
-        "id",
-        "created_at",
-        "updated_at",
-    )
+    readonly_fields = STATE_FIELDSET[1]["fields"]
 
     # --- Permissions and layout ----------------------------------------------------------
 

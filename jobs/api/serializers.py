@@ -14,14 +14,11 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from jobs import payloads, schedules
-from jobs.models import Execution, Job, Worker
+from jobs.models import INT_MAX, SMALLINT_MAX, Execution, Job, Worker
 from jobs.notifications import EVENTS as NOTIFY_EVENTS
 from jobs.services import EDITABLE_FIELDS
 from jobs.states import ScheduleType
 
-UPCOMING_RUNS = schedules.UPCOMING_RUNS
-SMALLINT_MAX = 2**15 - 1
-INT_MAX = 2**31 - 1
 WORKER_STATUSES = ("alive", "stale", "stopped")
 
 
@@ -155,7 +152,8 @@ class JobSerializer(StrictFieldsMixin, JobSummarySerializer):
     """A job in full, with its next few runs. Create, replace and update take this shape."""
 
     upcoming_runs = serializers.SerializerMethodField(
-        help_text=f"The next {UPCOMING_RUNS} times the job will run (empty unless active)."
+        help_text=f"The next {schedules.UPCOMING_RUNS} times the job will run "
+        "(empty unless active)."
     )
 
     class Meta(JobSummarySerializer.Meta):

@@ -27,6 +27,15 @@ def make_staff(django_user_model):
     return make
 
 
+def run_action(client, changelist: str, action: str, *objects):
+    """Run the admin action `action` of a changelist on `objects`, as its form posts it."""
+    return client.post(
+        changelist,
+        {"action": action, "_selected_action": [str(o.pk) for o in objects]},
+        follow=True,
+    )
+
+
 def messages_of(response) -> list[str]:
     """The texts of the messages shown on the page a response leads to."""
     return [str(m) for m in response.context["messages"]]

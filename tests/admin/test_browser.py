@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from jobs.models import Execution, Job
-from jobs.services import job_create
 from jobs.states import ExecutionState
 from tests.conftest import ROOT, wait_for
 
@@ -117,21 +116,12 @@ def test_an_operator_creates_a_cron_job_and_runs_it_now(page, start_worker):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_operator_retries_a_dead_execution(page, staff_user):
-    job = job_create(
-        owner=staff_user,
-        name="flaky export",
-        handler="noop",
-        schedule_type="interval",
-        interval_seconds=3600,
-    )
-    dead = Execution.objects.create(
-        job=job,
-        scheduled_for=job.created_at,
+def test_an_operator_retries_a_dead_execution(page, staff_user, make_job, make_execution):
+    job = make_job(owner=staff_user, name="flaky export")
+    dead = make_execution(
+        job,
+        ExecutionState.DEAD,
         attempt=4,
-        state=ExecutionState.DEAD,
-        started_at=job.created_at,
-        finished_at=job.created_at,
         error="ConnectionError: the export server refused",
         traceback='Traceback (most recent call last):\n  File "export.py", line 3\n',
     )
@@ -150,25 +140,10 @@ def test_an_operator_retries_a_dead_execution(page, staff_user):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_dashboard_renders_its_charts(page, staff_user):
-    job = job_create(
-        owner=staff_user,
-        name="ticker",
-        handler="noop",
-        schedule_type="interval",
-        interval_seconds=60,
-    )
-    now = job.created_at
+def test_the_dashboard_renders_its_charts(page, staff_user, make_job, make_execution):
+    job = make_job(owner=staff_user, name="ticker")
     for attempt, state in enumerate([ExecutionState.SUCCEEDED] * 5 + [ExecutionState.DEAD], 1):
-        Execution.objects.create(
-            job=job,
-            scheduled_for=now,
-            attempt=attempt,
-            state=state,
-            started_at=now,
-            finished_at=now,
-            error="boom" if state == ExecutionState.DEAD else "",
-        )
+        make_execution(job, state, attempt=attempt, error="boom" if attempt == 6 else "")
 
     page.goto("/admin/")
     page.click("text=Open the dashboard")

@@ -5,6 +5,7 @@ import pytest
 from jobs.models import AuditEvent, Execution
 from jobs.states import ExecutionState
 from tests.admin.conftest import messages_of
+from tests.admin.conftest import run_action as shared_run_action
 
 pytestmark = pytest.mark.django_db
 
@@ -12,11 +13,7 @@ LIST_URL = "/admin/jobs/execution/"
 
 
 def run_action(client, action: str, *executions):
-    return client.post(
-        LIST_URL,
-        {"action": action, "_selected_action": [str(e.pk) for e in executions]},
-        follow=True,
-    )
+    return shared_run_action(client, LIST_URL, action, *executions)
 
 
 def test_the_dead_letter_list_is_one_click_from_the_executions(

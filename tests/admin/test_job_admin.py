@@ -10,6 +10,7 @@ from django.utils import timezone
 from jobs.models import AuditEvent, Execution, Job
 from jobs.states import ExecutionState, JobState
 from tests.admin.conftest import messages_of
+from tests.admin.conftest import run_action as shared_run_action
 
 pytestmark = pytest.mark.django_db
 
@@ -43,11 +44,7 @@ def form_data(**overrides) -> dict:
 
 
 def run_action(client, action: str, *jobs):
-    return client.post(
-        LIST_URL,
-        {"action": action, "_selected_action": [str(j.pk) for j in jobs]},
-        follow=True,
-    )
+    return shared_run_action(client, LIST_URL, action, *jobs)
 
 
 # --- The list ---------------------------------------------------------------------------

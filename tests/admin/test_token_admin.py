@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import ApiToken, hash_token
 from jobs.models import AuditEvent
-from tests.admin.conftest import messages_of
+from tests.admin.conftest import messages_of, run_action
 
 pytestmark = pytest.mark.django_db
 
@@ -42,16 +42,8 @@ def test_revoking_a_token_in_the_admin_ends_its_use_at_once(admin_client, user):
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     assert api.get("/api/v1/auth/me").status_code == 200
 
-    response = admin_client.post(
-        "/admin/accounts/apitoken/",
-        {"action": "revoke", "_selected_action": [token.pk]},
-        follow=True,
-    )
-    again = admin_client.post(
-        "/admin/accounts/apitoken/",
-        {"action": "revoke", "_selected_action": [token.pk]},
-        follow=True,
-    )
+    response = run_action(admin_client, "/admin/accounts/apitoken/", "revoke", token)
+    again = run_action(admin_client, "/admin/accounts/apitoken/", "revoke", token)
 
     assert "Revoked 1 token(s)." in messages_of(response)
     assert "1 were revoked already." in messages_of(again)

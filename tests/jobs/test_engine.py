@@ -282,11 +282,8 @@ def claimed_once_job(worker, **fields):
     return job, claimed
 
 
-def test_one_time_job_paused_while_its_run_is_in_flight_completes(
-    worker, django_capture_on_commit_callbacks
-):
-    job, claimed = claimed_once_job(worker)
-    services.job_pause(job=Job.objects.get(pk=job.pk))
+def record_success(worker, claimed, capture_on_commit) -> list[tuple[str, str]]:
+    """Record `claimed` as succeeded; return the job state changes signalled after commit."""
     changes = []
 
     def receiver(sender, job, before, after, **kwargs):
@@ -294,12 +291,23 @@ def test_one_time_job_paused_while_its_run_is_in_flight_completes(
 
     signals.job_state_changed.connect(receiver)
     try:
-        with django_capture_on_commit_callbacks(execute=True):
+        with capture_on_commit(execute=True):
             engine.outcomes_record(
                 worker=worker, outcomes=[engine.Outcome(claimed, ExecutionState.SUCCEEDED)]
             )
     finally:
         signals.job_state_changed.disconnect(receiver)
+    return changes
+
+
+def test_one_time_job_paused_while_its_run_is_in_flight_completes(
+    worker, django_capture_on_commit_callbacks
+):
+    job, claimed = claimed_once_job(worker)
+    services.job_pause(job=Job.objects.get(pk=job.pk))
+
+    changes = record_success(worker, claimed, django_capture_on_commit_callbacks)
+
     job.refresh_from_db()
     assert job.state == JobState.COMPLETED
     assert changes == [(JobState.PAUSED, JobState.COMPLETED)]
@@ -318,19 +326,9 @@ def test_success_of_a_cancelled_one_time_job_sends_no_state_change(
 ):
     job, claimed = claimed_once_job(worker)
     services.job_cancel(job=Job.objects.get(pk=job.pk))
-    changes = []
 
-    def receiver(sender, job, before, after, **kwargs):
-        changes.append((before, after))
+    changes = record_success(worker, claimed, django_capture_on_commit_callbacks)
 
-    signals.job_state_changed.connect(receiver)
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            engine.outcomes_record(
-                worker=worker, outcomes=[engine.Outcome(claimed, ExecutionState.SUCCEEDED)]
-            )
-    finally:
-        signals.job_state_changed.disconnect(receiver)
     job.refresh_from_db()
     assert job.state == JobState.CANCELLED
     assert claimed.job.executions.get().state == ExecutionState.SUCCEEDED
