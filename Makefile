@@ -6,6 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ADDR ?= 127.0.0.1:8000
+TEST_PROCESSES ?= 4
 
 .PHONY: install run test lint format bench clean
 
@@ -34,7 +35,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	@bash tests/install_browser.sh
-	$(BIN)/python -m tests.pgserver -- $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m tests.pgserver -- $(BIN)/python -m pytest -n $(TEST_PROCESSES) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -37,6 +37,28 @@ def print_table(figures: list[Figure]) -> None:
         print(f"{f.benchmark:<12} {f.name:<44} {f.value:>9,.1f} {f.unit:<2} {base:>12} {ratio:>7}")
 
 
+def cpu_times() -> list[int] | None:
+    """The machine's CPU time counters (Linux /proc/stat), or None elsewhere."""
+    try:
+        with open("/proc/stat") as stat:
+            return [int(n) for n in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+
+
+def steal_percent(before: list[int] | None, after: list[int] | None) -> float | None:
+    """The share of CPU time the hypervisor gave to other guests between two readings.
+
+    On a shared virtual machine this is the noise under every figure: latencies above all
+    rise with it, so it is printed beside each benchmark.
+    """
+    if not before or not after or len(before) < 8:
+        return None
+    spent = [b - a for a, b in zip(before, after, strict=False)]
+    total = sum(spent[:8])  # user .. steal; guest time is already counted in user
+    return round(100 * spent[7] / total, 1) if total else None
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], default=[])
@@ -53,9 +75,14 @@ def main(argv: list[str]) -> int:
         with BenchDatabase(server) as db:
             os.environ["DATABASE_URL"] = db.url
             migrate(db.url)
+            before = cpu_times()
             results = BENCHMARKS[name](db.url, smoke=args.smoke)
+            steal = steal_percent(before, cpu_times())
         os.environ["DATABASE_URL"] = server
+        if steal is not None:
+            print(f"{name}: CPU steal during the run {steal:g} %", flush=True)
         for figure in results:
+            figure.notes["cpu_steal_percent"] = steal
             print(figure.line(), flush=True)
         figures += results
     print()

@@ -62,7 +62,7 @@ def run(url: str, *, smoke: bool = False) -> list[Figure]:
                 " next_run_at = date_trunc('second', now()) + make_interval(secs => %s)",
                 [FIRE_AFTER],
             )
-            conn.execute("NOTIFY jobs_scheduler, 'default'")
+            conn.execute("NOTIFY jobs_scheduler, 'schedule:default'")
             deadline = time.monotonic() + 120
             while (
                 conn.execute(

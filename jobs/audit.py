@@ -127,27 +127,12 @@ def diff(before: dict, after: dict) -> dict:
     }
 
 
-def record(*, action: str, object_type: str, object_id, owner_id=None, changes=None):
-    """Append one event for a change made now by the current actor."""
-    actor = current_actor()
-    return AuditEvent.objects.create(
-        actor_id=actor.user_id,
-        actor=actor.name,
-        via=actor.via,
-        ip=actor.ip,
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id),
-        owner_id=owner_id,
-        changes=_jsonable(changes or {}),
-    )
-
-
-def record_many(*, action: str, object_type: str, objects: list[tuple], changes=None) -> None:
-    """Append one event per (object_id, owner_id) pair, in one INSERT."""
+def events(*, action: str, object_type: str, objects: list[tuple], changes=None) -> list:
+    """Return unsaved events, one per (object_id, owner_id) pair, for a change made now by
+    the current actor (for statements.insert, when they are written with other rows)."""
     actor = current_actor()
     changes = _jsonable(changes or {})
-    AuditEvent.objects.bulk_create(
+    return [
         AuditEvent(
             actor_id=actor.user_id,
             actor=actor.name,
@@ -160,4 +145,16 @@ def record_many(*, action: str, object_type: str, objects: list[tuple], changes=
             changes=changes,
         )
         for object_id, owner_id in objects
+    ]
+
+
+def record(*, action: str, object_type: str, object_id, owner_id=None, changes=None):
+    """Append one event for a change made now by the current actor."""
+    [event] = events(
+        action=action,
+        object_type=object_type,
+        objects=[(object_id, owner_id)],
+        changes=changes,
     )
+    event.save(force_insert=True)
+    return event

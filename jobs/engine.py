@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from . import notifications, signals
+from . import notifications, signals, statements, wakeup
 from .models import Execution, Job, Worker
 from .schedules import Schedule, plan_due
 from .states import (
@@ -31,8 +31,6 @@ from .states import (
 
 logger = logging.getLogger("jobs.engine")
 
-NOTIFY_CHANNEL = "jobs_scheduler"
-CANCEL_PREFIX = "cancel:"  # notification payloads: a queue name, or this and an execution id
 MATERIALISE_BATCH = 500  # jobs locked per materialise transaction
 RESCUE_BATCH = 100  # executions rescued per transaction
 
@@ -45,19 +43,6 @@ def log_fields(execution: Execution, **more) -> dict:
         "attempt": execution.attempt,
         **more,
     }
-
-
-def notify(queue: str) -> None:
-    """Wake listening workers of `queue` once the current transaction commits."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            # pg_notify inside a transaction is delivered at commit, and never on rollback.
-            cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, queue])
-
-
-def notify_cancel(execution_id: int) -> None:
-    """Tell workers at commit that a running execution was asked to stop."""
-    notify(f"{CANCEL_PREFIX}{execution_id}")
 
 
 def backoff_seconds(*, base: int, attempt: int, cap: int | None = None) -> float:
@@ -111,7 +96,7 @@ def occurrences_queue(rows: list[Execution]) -> None:
     else:
         Execution.objects.bulk_create(rows, ignore_conflicts=True)
     for queue in {row.queue for row in rows}:
-        notify(queue)
+        wakeup.queued(queue)
 
 
 def _insert_occurrences(rows: list[Execution]) -> None:
@@ -223,17 +208,20 @@ def executions_claim(*, worker: Worker, queues: list[str], limit: int) -> list[E
     # One statement, so one short transaction of its own: the subquery picks and locks the
     # rows (other workers skip them), the UPDATE marks them ours. SQLite, which has no row
     # locks, runs the statement under its database write lock.
+    # The states are written into the SQL, not passed: a prepared statement's generic plan
+    # can use the partial index (WHERE state = 'queued') only when it sees the constant.
     claim = f"""
-        UPDATE {table} SET state = %s, worker_id = %s, started_at = %s
+        UPDATE {table} SET state = '{ExecutionState.RUNNING}', worker_id = %s, started_at = %s
         WHERE id IN (
             SELECT id FROM {table}
-            WHERE state = %s AND queue IN ({queue_params}) AND run_after <= %s
+            WHERE state = '{ExecutionState.QUEUED}' AND queue IN ({queue_params})
+                AND run_after <= %s
             ORDER BY priority DESC, run_after, id
             LIMIT %s{" FOR UPDATE SKIP LOCKED" if postgres else ""}
         )
         RETURNING {_columns(Execution, table) if postgres else "id"}
     """
-    params = [ExecutionState.RUNNING, worker.pk, now, ExecutionState.QUEUED, *queues, now, limit]
+    params = [worker.pk, now, *queues, now, limit]
     if postgres:
         # The hot path: claim and read the jobs in one round trip.
         job_table = Job._meta.db_table
@@ -243,7 +231,8 @@ def executions_claim(*, worker: Worker, queues: list[str], limit: int) -> list[E
             SELECT claimed.*, {_columns(Job, "job")}
             FROM claimed JOIN {job_table} AS job ON job.id = claimed.job_id
         """
-        with connection.cursor() as cursor:
+        # Bound on the server: the same few claim statements, prepared once per connection.
+        with statements.bound_cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
         claimed = []
@@ -514,7 +503,7 @@ def execution_fail(
             run_after=now + timedelta(seconds=delay),
             created_at=now,
         )
-        notify(execution.queue)
+        wakeup.queued(execution.queue)
         return retry
 
 
@@ -592,7 +581,7 @@ def executions_release(*, worker: Worker, ids: list[int]) -> int:
                 extra={"worker": worker.name},
             )
         for queue in set(Execution.objects.filter(pk__in=ids).values_list("queue", flat=True)):
-            notify(queue)
+            wakeup.queued(queue)
     return released
 
 

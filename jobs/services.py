@@ -11,13 +11,13 @@ from datetime import datetime
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator, validate_email
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, Q, TextField, Value, When
 from django.utils import timezone
 
 from handlers.registry import get_handler
 
-from . import audit, engine, notifications, schedules, signals
+from . import audit, engine, notifications, schedules, signals, statements, wakeup
 from .exceptions import HandlerNotFound, InvalidTransition, ValidationError
 from .models import Execution, Job
 from .states import (
@@ -204,17 +204,31 @@ def job_create(*, owner=None, unique_key: str | None = None, **fields) -> Job:
     job = Job(owner=owner, unique_key=unique_key, state=JobState.ACTIVE, **fields)
     job.next_run_at = _first_run_at(job, now=now)
     # Due already (the usual "run this now"): plan the first run before the INSERT, so the
-    # job is written once, beside its execution, in the same transaction.
+    # job is written once, beside its execution.
     due = job.next_run_at is not None and job.next_run_at <= now
     rows = engine.occurrences_plan(job, now=now) if due else []
-    with transaction.atomic():
-        job.save(force_insert=True)
-        if rows:
-            engine.occurrences_queue(rows)
-        else:
-            engine.notify(job.queue)  # workers re-read when the next job falls due
-        _audit(job, "create", audit.diff({}, audit.snapshot(job, AUDITED_FIELDS)))
+    changes = audit.diff({}, audit.snapshot(job, AUDITED_FIELDS))
+    _write_created([job], rows, changes=changes)
     return job
+
+
+def _write_created(jobs: list[Job], rows: list[Execution], *, changes: dict) -> None:
+    """Write new jobs, their due executions and one audit event each, in one statement."""
+    events = audit.events(
+        action="create",
+        object_type="job",
+        objects=[(job.pk, job.owner_id) for job in jobs],
+        changes=changes,
+    )
+    queues = {job.queue for job in jobs}
+    # Queued runs are claimed at once; a later next run is for the workers' timers.
+    notify = [wakeup.payload(wakeup.QUEUED, queue) for queue in {row.queue for row in rows}]
+    if any(job.next_run_at is not None for job in jobs):
+        notify += [wakeup.payload(wakeup.SCHEDULE, queue) for queue in queues]
+    writes = [statements.insert(jobs), *([statements.insert(rows)] if rows else [])]
+    statements.write_together([*writes, statements.insert(events)], notify=notify)
+    for job in jobs:
+        job._state.adding, job._state.db = False, connection.alias  # as bulk_create leaves them
 
 
 def _audit(job: Job, action: str, changes: dict | None = None) -> None:
@@ -274,18 +288,7 @@ def jobs_create_many(
         if job.run_at <= now:
             rows += engine.occurrences_plan(job, now=now)
         jobs.append(job)
-    with transaction.atomic():
-        Job.objects.bulk_create(jobs)
-        if rows:
-            engine.occurrences_queue(rows)
-        else:
-            engine.notify(base["queue"])
-        audit.record_many(
-            action="create",
-            object_type="job",
-            objects=[(job.pk, job.owner_id) for job in jobs],
-            changes={"handler": [None, handler], "count": [None, len(jobs)]},
-        )
+    _write_created(jobs, rows, changes={"handler": [None, handler], "count": [None, len(jobs)]})
     return jobs
 
 
@@ -325,7 +328,7 @@ def _job_update(job: Job, changes: dict, *, action: str) -> Job:
             job.save(update_fields=[*update_fields, "updated_at"])
         if schedule_changed:
             _queue_if_due(job, now=now)
-            engine.notify(job.queue)
+            wakeup.schedule_changed(job.queue)
         changed = audit.diff(before, audit.snapshot(job, AUDITED_FIELDS))
         if changed:
             _audit(job, action, changed)
@@ -427,7 +430,7 @@ def job_resume(*, job: Job) -> Job:
         next_run_at = None if pending else _first_run_at(job, now=now)
         _transition_audited(job, JobState.ACTIVE, action="resume", next_run_at=next_run_at)
         _queue_if_due(job, now=now)
-        engine.notify(job.queue)
+        wakeup.schedule_changed(job.queue)
     return job
 
 
@@ -471,7 +474,7 @@ def job_trigger(*, job: Job) -> Execution:
             run_after=now,
             created_at=now,
         )
-        engine.notify(job.queue)
+        wakeup.queued(job.queue)
         _audit(job, "trigger", {"execution": [None, execution.pk]})
     return execution
 
@@ -509,7 +512,7 @@ def execution_retry(*, execution: Execution) -> Execution:
             )
             if job.state == JobState.FAILED:
                 _transition_job(job, JobState.ACTIVE, action="reschedule")
-            engine.notify(job.queue)
+            wakeup.queued(job.queue)
             _audit_execution(execution, "retry", {"retry": [None, retry.pk]})
     except IntegrityError:
         # The unique (job, scheduled_for, attempt) key: this attempt was already retried.
@@ -534,7 +537,7 @@ def execution_cancel(*, execution: Execution) -> Execution:
         if not updated:
             execution.refresh_from_db()
             raise InvalidTransition(obj="execution", state=execution.state, action="cancel")
-        engine.notify_cancel(execution.pk)
+        wakeup.cancel_requested(execution.pk)
         _audit_execution(execution, "cancel", change)
     execution.refresh_from_db()
     return execution

@@ -27,7 +27,7 @@ from django.db import (
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from . import engine
+from . import engine, wakeup
 from .engine import log_fields
 from .executor import execute
 from .models import Execution, Worker
@@ -166,13 +166,13 @@ class WorkerProcess:
             self.wake.clear()
 
     def _tick(self) -> bool:
-        """Do one round of work; return True if anything happened."""
+        """Do one round of work; return True if there may be more to claim at once."""
         mono = time.monotonic()
         self._collect_results()
         self._enforce_timeouts()
-        finished = self._record()
+        self._record()
         # Claim first: what a NOTIFY announced should start before anything else is done.
-        claimed = self._claim()
+        claimed, more = self._claim()
         if mono - self.last_heartbeat >= self.heartbeat_interval or self.check_cancels.is_set():
             self._heartbeat()
             engine.executions_rescue_stale()
@@ -181,7 +181,8 @@ class WorkerProcess:
         maintain = due_now or mono - self.last_maintenance >= self.poll_interval
         if maintain:
             materialised = self._materialise()
-            claimed += self._claim()
+            claimed_after, more = self._claim()
+            claimed += claimed_after
         elif self.refresh_due.is_set():
             self.refresh_due.clear()
             self.next_due = engine.next_job_due()
@@ -190,7 +191,10 @@ class WorkerProcess:
             # Before a burst worker leaves, it looks for due jobs once more.
             self.last_maintenance = 0.0
             return True
-        return bool(claimed or finished or materialised)
+        # A claim that found fewer executions than free slots drained what is due: claiming
+        # again at once would only cost a round trip. A finished handler, a NOTIFY or the
+        # poll timeout wakes the loop for the next one.
+        return more
 
     def _materialise(self) -> int:
         """Queue what is due, batch after batch for up to a poll interval; return how many."""
@@ -258,10 +262,12 @@ class WorkerProcess:
 
     # --- Claim and run ------------------------------------------------------------------
 
-    def _claim(self) -> int:
+    def _claim(self) -> tuple[int, bool]:
+        """Claim into the free slots; return how many, and whether every free slot was filled
+        (then more may be waiting)."""
         free = self.concurrency - len(self.running)
         if free <= 0 or self.stopping.is_set():
-            return 0
+            return 0, False
         claimed = engine.executions_claim(worker=self.worker, queues=self.queues, limit=free)
         for execution in claimed:
             job = execution.job
@@ -279,7 +285,7 @@ class WorkerProcess:
                     extra=log_fields(execution, worker=self.name),
                 )
             self.work.put(item)
-        return len(claimed)
+        return len(claimed), len(claimed) == free
 
     def _start_slot(self) -> None:
         thread = threading.Thread(target=self._slot, name=f"slot-{len(self.slots)}", daemon=True)
@@ -402,18 +408,14 @@ class WorkerProcess:
         while not self.stopping.is_set():
             try:
                 with psycopg.connect(**params, autocommit=True) as conn:
-                    conn.execute(f"LISTEN {engine.NOTIFY_CHANNEL}")
+                    conn.execute(f"LISTEN {wakeup.CHANNEL}")
                     delay = 0.5
-                    self.wake.set()  # we may have missed notifications while away
+                    self.refresh_due.set()  # we may have missed notifications while away
+                    self.wake.set()
                     while not self.stopping.is_set():
                         for note in conn.notifies(timeout=1.0):
-                            if note.payload.startswith(engine.CANCEL_PREFIX):
-                                self.check_cancels.set()
-                            elif note.payload in self.queues:
-                                self.refresh_due.set()
-                            else:
-                                continue
-                            self.wake.set()
+                            if self._heed(*wakeup.parse(note.payload)):
+                                self.wake.set()
             except psycopg.Error as exc:
                 logger.warning(
                     "Listener lost its connection, retrying in %.1f s: %s",
@@ -423,6 +425,17 @@ class WorkerProcess:
                 )
                 self.stopping.wait(delay)
                 delay = min(delay * 2, MAX_DB_BACKOFF)
+
+    def _heed(self, kind: str, value: str) -> bool:
+        """Note what a notification asks of this worker; return True if it should wake."""
+        if kind == wakeup.CANCEL:
+            self.check_cancels.set()
+            return True
+        if value not in self.queues:
+            return False
+        if kind == wakeup.SCHEDULE:
+            self.refresh_due.set()
+        return kind in (wakeup.QUEUED, wakeup.SCHEDULE)
 
     # --- Shutdown -----------------------------------------------------------------------
 

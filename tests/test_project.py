@@ -72,6 +72,21 @@ def test_settings_refuse_to_start_without_a_secret_key_when_debug_is_off():
     assert "SECRET_KEY is not set" in result.stderr
 
 
+def test_settings_refuse_a_prepare_threshold_that_is_not_a_number():
+    env = {
+        "DJANGO_SETTINGS_MODULE": "scheduler_project.settings",
+        "DEBUG": "1",
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
+        "DATABASE_PREPARE_THRESHOLD": "often",
+    }
+    result = manage("check", env=env)
+    assert result.returncode != 0
+    assert "DATABASE_PREPARE_THRESHOLD must be a whole number or none, not 'often'." in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.django_db
 def test_createadmin_prints_a_password_once(django_user_model):
     first, second = StringIO(), StringIO()

@@ -6,7 +6,6 @@ from datetime import timedelta
 import psycopg
 import pytest
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from jobs import engine, services, signals
@@ -192,12 +191,18 @@ def test_release_puts_the_execution_back_as_the_same_attempt(worker):
 
 
 def test_claim_plan_uses_the_partial_index(worker):
-    with CaptureQueriesContext(connection) as queries:
+    statements = []
+
+    def capture(execute, sql, params, many, context):
+        statements.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(capture):
         engine.executions_claim(worker=worker, queues=["default"], limit=10)
-    sql = queries.captured_queries[0]["sql"]
+    [(sql, params)] = statements
     with connection.cursor() as cursor:
         cursor.execute("SET enable_seqscan = off")
-        cursor.execute(f"EXPLAIN {sql}")
+        cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
         cursor.execute("RESET enable_seqscan")
     assert "execution_claim_idx" in plan

@@ -1,0 +1,147 @@
+"""The hot-path statements: enqueue in one round trip, the claim prepared and index-driven."""
+
+import re
+
+import psycopg
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from jobs import audit, engine, services, statements, wakeup
+from jobs.models import AuditEvent, Execution, Job, Worker
+from jobs.states import ExecutionState
+from jobs.worker import WorkerProcess
+from tests.conftest import database_url
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def worker():
+    return Worker.objects.create(name="w", hostname="h", pid=1, queues=["default"])
+
+
+def due_job(**fields):
+    return services.job_create(
+        **{"name": "j", "handler": "noop", "schedule_type": "once", "run_at": timezone.now()}
+        | fields
+    )
+
+
+def test_enqueue_is_one_statement_with_its_execution_audit_event_and_wakeup(
+    django_assert_num_queries,
+):
+    with django_assert_num_queries(1) as queries:
+        job = due_job()
+    [query] = queries.captured_queries
+    assert "pg_notify" in query["sql"]
+    assert job.executions.get().state == ExecutionState.QUEUED
+    assert AuditEvent.objects.get(object_id=str(job.pk)).action == "create"
+    # Saved as the ORM saves: a later save updates the row instead of inserting it again.
+    job.name = "renamed"
+    job.save(update_fields=["name"])
+    assert Job.objects.get(pk=job.pk).name == "renamed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_part_of_the_statement_writes_none_of_it():
+    # Outside any transaction (autocommit), as an enqueue from a script runs: the statement
+    # is its own transaction, so the job written before the refused row goes too.
+    job = Job(name="j", handler="noop", schedule_type="once", run_at=timezone.now())
+    bad = Execution(job=job, scheduled_for=job.run_at, attempt=0)  # refused: attempt >= 1
+    event = audit.events(action="create", object_type="job", objects=[(job.pk, None)])
+    with pytest.raises(IntegrityError):
+        statements.write_together(
+            [statements.insert([job]), statements.insert([bad]), statements.insert(event)],
+            notify=[],
+        )
+    assert not Job.objects.exists()
+    assert not AuditEvent.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_notifications_of_an_enqueue_arrive_at_its_commit_and_say_what_changed():
+    with psycopg.connect(database_url(), autocommit=True) as listener:
+        listener.execute(f"LISTEN {wakeup.CHANNEL}")
+        with transaction.atomic():
+            due_job(queue="mail")
+            services.job_create(
+                name="hourly", handler="noop", schedule_type="cron", cron="0 * * * *"
+            )
+            assert not list(listener.notifies(timeout=0.3))  # nothing before the commit
+        payloads = {note.payload for note in listener.notifies(timeout=1, stop_after=2)}
+    assert payloads == {"queued:mail", "schedule:default"}
+
+
+@pytest.mark.parametrize(
+    ("payload", "wakes", "refreshes", "cancels"),
+    [
+        ("queued:default", True, False, False),
+        ("schedule:default", True, True, False),
+        ("queued:mail", False, False, False),  # another queue's work
+        ("cancel:12", True, False, True),
+        ("default", False, False, False),  # a payload this version does not send
+    ],
+)
+def test_worker_does_only_what_a_notification_asks(payload, wakes, refreshes, cancels):
+    process = WorkerProcess(queues=["default"])
+    assert process._heed(*wakeup.parse(payload)) is wakes
+    assert process.refresh_due.is_set() is refreshes
+    assert process.check_cancels.is_set() is cancels
+
+
+def test_a_tick_that_drains_the_queue_does_not_claim_again_at_once():
+    # No slot threads: what the tick claims stays in its work queue, which is all we need.
+    process = WorkerProcess(queues=["default"], concurrency=3)
+    process._register()
+    process.last_maintenance = process.last_heartbeat = float("inf")  # only the claim
+    for _ in range(4):
+        due_job()
+    assert process._tick() is True  # three slots filled: a fourth may be waiting
+    process.running.clear()  # as if the three had finished
+    assert process._tick() is False  # one left and claimed: nothing more to ask for
+    assert len(process.running) == 1
+
+
+def as_prepared(sql: str) -> str:
+    """Number the %s placeholders as PostgreSQL's PREPARE wants them."""
+    counter = iter(range(1, 1000))
+    return re.sub("%s", lambda _: f"${next(counter)}", sql)
+
+
+def test_claims_generic_plan_still_uses_the_partial_index(worker):
+    captured = []
+
+    def capture(execute, sql, params, many, context):
+        captured.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(capture):
+        engine.executions_claim(worker=worker, queues=["default"], limit=10)
+    [(sql, params)] = captured
+    with connection.cursor() as cursor:
+        cursor.execute(f"PREPARE claim AS {as_prepared(sql)}")
+        try:
+            # What a prepared statement runs once PostgreSQL settles on a generic plan.
+            cursor.execute("SET plan_cache_mode = force_generic_plan")
+            cursor.execute("SET enable_seqscan = off")
+            placeholders = ", ".join(["%s"] * len(params))
+            cursor.execute(f"EXPLAIN EXECUTE claim({placeholders})", params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        finally:
+            cursor.execute("RESET plan_cache_mode")
+            cursor.execute("RESET enable_seqscan")
+            cursor.execute("DEALLOCATE claim")
+    assert "execution_claim_idx" in plan
+
+
+def test_repeated_claims_are_prepared_on_the_connection(worker):
+    threshold = connection.settings_dict["OPTIONS"]["prepare_threshold"]
+    for _ in range(threshold + 1):
+        engine.executions_claim(worker=worker, queues=["default"], limit=10)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+            ["%FOR UPDATE SKIP LOCKED%"],
+        )
+        assert cursor.fetchone()[0] == 1
