@@ -18,6 +18,7 @@ from django.utils import timezone
 from handlers.registry import get_handler
 
 from . import audit, engine, notifications, schedules, signals, statements, wakeup
+from .deadlocks import retried_on_deadlock
 from .exceptions import HandlerNotFound, InvalidTransition, ValidationError
 from .models import Execution, Job
 from .states import (
@@ -292,6 +293,7 @@ def jobs_create_many(
     return jobs
 
 
+@retried_on_deadlock
 def job_update(*, job: Job, **changes) -> Job:
     """Change a job's definition; a schedule change recomputes next_run_at."""
     return _job_update(job, changes, action="edit")
@@ -416,6 +418,7 @@ def job_pause(*, job: Job) -> Job:
     return _transition_audited(job, JobState.PAUSED, action="pause")
 
 
+@retried_on_deadlock
 def job_resume(*, job: Job) -> Job:
     """Make a paused job active again, from its next occurrence after now."""
     # No check here: the conditional UPDATE in _transition_job is the one that counts.
@@ -434,6 +437,7 @@ def job_resume(*, job: Job) -> Job:
     return job
 
 
+@retried_on_deadlock
 def job_cancel(*, job: Job) -> Job:
     """Stop `job` for good: queued runs are cancelled, running ones asked to stop."""
     now = timezone.now()
@@ -455,6 +459,7 @@ def job_cancel(*, job: Job) -> Job:
     return job
 
 
+@retried_on_deadlock
 def job_trigger(*, job: Job) -> Execution:
     """Queue a run of `job` now, leaving its schedule as it is."""
     now = timezone.now()
@@ -489,6 +494,7 @@ def job_delete(*, job: Job) -> None:
 # --- Executions -------------------------------------------------------------------------
 
 
+@retried_on_deadlock
 def execution_retry(*, execution: Execution) -> Execution:
     """Queue a new attempt of a dead (or cancelled) execution's occurrence."""
     now = timezone.now()
@@ -520,6 +526,7 @@ def execution_retry(*, execution: Execution) -> Execution:
     return retry
 
 
+@retried_on_deadlock
 def execution_cancel(*, execution: Execution) -> Execution:
     """Cancel a queued execution, or ask a running one to stop."""
     now = timezone.now()

@@ -4,6 +4,8 @@ from django.contrib import admin
 
 from jobs.models import AuditEvent
 
+from .pagination import EstimatedCountPaginator
+
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
@@ -13,6 +15,7 @@ class AuditEventAdmin(admin.ModelAdmin):
     search_help_text = "An object id (exact) or an actor's name."
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-id")
+    paginator = EstimatedCountPaginator
     show_full_result_count = False
     fields = (
         "created_at",

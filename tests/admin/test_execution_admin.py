@@ -1,7 +1,9 @@
 """The execution admin: the attempt history, the dead letters, retry and cancel."""
 
 import pytest
+from django.db import connection
 
+from jobs.admin import pagination
 from jobs.models import AuditEvent, Execution
 from jobs.states import ExecutionState
 from tests.admin.conftest import messages_of
@@ -145,3 +147,28 @@ def test_staff_who_may_only_view_cannot_retry(client, make_staff, make_job, make
     client.post(f"/admin/jobs/execution/{execution.pk}/do/retry/")
 
     assert Execution.objects.count() == 1
+
+
+def test_the_unfiltered_list_shows_the_estimate_instead_of_counting_the_history(
+    admin_client, make_job, make_execution, monkeypatch
+):
+    monkeypatch.setattr(pagination, "ESTIMATE_ABOVE", 2)  # instead of 100,000 rows
+    job = make_job()
+    for attempt in range(1, 5):
+        make_execution(job, ExecutionState.SUCCEEDED, attempt=attempt)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE jobs_execution")  # the planner now estimates 4 rows
+    make_execution(job, ExecutionState.DEAD, attempt=5)
+    statements = []
+
+    def capture(execute, sql, *args):
+        statements.append(sql)
+        return execute(sql, *args)
+
+    with connection.execute_wrapper(capture):
+        page = admin_client.get(LIST_URL)
+    filtered = admin_client.get(f"{LIST_URL}?state__exact=dead")
+
+    assert page.context["cl"].result_count == 4  # the estimate: the fifth came after it
+    assert not [sql for sql in statements if "COUNT(*)" in sql]
+    assert filtered.context["cl"].result_count == 1  # a filtered list is counted
