@@ -132,16 +132,24 @@ def test_claims_generic_plan_still_uses_the_partial_index(worker):
             cursor.execute("RESET plan_cache_mode")
             cursor.execute("RESET enable_seqscan")
             cursor.execute("DEALLOCATE claim")
-    assert "execution_claim_idx" in plan
+    assert "execution_claim_idx" in plan  # the queued rows, through the partial index
+    assert "jobs_job_pkey" in plan  # and their jobs, each by its key
 
 
-def test_repeated_claims_are_prepared_on_the_connection(worker):
+def test_repeated_claims_are_prepared_and_planned_once(worker):
+    # psycopg prepares the claim at its 5th run; PostgreSQL plans the first 5 executions of
+    # a prepared statement for their parameters, then keeps a generic plan if it is as good.
+    # With a queue long enough that a generic plan blind to the limit would look costly.
+    services.jobs_create_many(handler="noop", payloads=[{}] * 5000)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE jobs_execution")
     threshold = connection.settings_dict["OPTIONS"]["prepare_threshold"]
-    for _ in range(threshold + 1):
+    for _ in range(threshold + 10):
         engine.executions_claim(worker=worker, queues=["default"], limit=10)
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+            "SELECT generic_plans FROM pg_prepared_statements WHERE statement LIKE %s",
             ["%FOR UPDATE SKIP LOCKED%"],
         )
-        assert cursor.fetchone()[0] == 1
+        [(generic_plans,)] = cursor.fetchall()
+    assert generic_plans > 0  # no longer planned at every claim
