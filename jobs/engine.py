@@ -33,6 +33,19 @@ logger = logging.getLogger("jobs.engine")
 
 MATERIALISE_BATCH = 500  # jobs locked per materialise transaction
 RESCUE_BATCH = 100  # executions rescued per transaction
+# What planning a job's occurrences reads: materialising loads no more of each job.
+PLAN_FIELDS = (
+    "schedule_type",
+    "run_at",
+    "interval_seconds",
+    "cron",
+    "timezone",
+    "misfire_policy",
+    "next_run_at",
+    "last_run_at",
+    "queue",
+    "priority",
+)
 
 
 def log_fields(execution: Execution, **more) -> dict:
@@ -138,7 +151,8 @@ def jobs_materialise(*, now: datetime | None = None, batch: int = MATERIALISE_BA
         jobs = list(
             Job.objects.due(now=now)
             .select_for_update(skip_locked=True)
-            .order_by("next_run_at")[:batch]
+            .order_by("next_run_at")
+            .only(*PLAN_FIELDS)[:batch]
         )
         rows = [row for job in jobs for row in occurrences_plan(job, now=now)]
         occurrences_queue(rows)

@@ -10,6 +10,7 @@ clock of the job's IANA timezone; across DST changes:
 Interval schedules count real seconds, so DST never shifts them.
 """
 
+import functools
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -178,6 +179,9 @@ def upcoming_runs(job, *, now: datetime, n: int = UPCOMING_RUNS) -> list[datetim
     return runs
 
 
+# Jobs that share a schedule fall due together and ask for the same next occurrence: when
+# thousands of `*/5 * * * *` jobs are materialised, croniter runs once per batch, not per job.
+@functools.lru_cache(maxsize=4096)
 def _next_cron(expression: str, tz: ZoneInfo, after: datetime) -> datetime:
     after = after.astimezone(UTC)
     wall = after.astimezone(tz).replace(tzinfo=None)

@@ -392,3 +392,17 @@ def test_engine_warnings_carry_the_execution_fields(worker, caplog):
     assert_fields(rescue, execution, worker_id=worker.pk)
     assert_fields(dropped_result, execution, worker="w")
     assert_fields(dropped_failure, execution, worker="w")
+
+
+def test_materialising_a_batch_costs_the_same_few_statements_for_any_size(
+    django_assert_num_queries,
+):
+    for i in range(30):
+        services.job_create(name=f"c{i}", handler="noop", schedule_type="cron", cron="* * * * *")
+    Job.objects.update(next_run_at=timezone.now() - timedelta(seconds=1))
+    # The locked read of the due jobs, the executions' INSERT, the NOTIFY and the jobs'
+    # UPDATE, in a savepoint here (the test's transaction is around it).
+    with django_assert_num_queries(6):
+        assert engine.jobs_materialise() == 30
+    assert Execution.objects.filter(state=ExecutionState.QUEUED).count() == 30
+    assert not Job.objects.filter(next_run_at__lte=timezone.now()).exists()
