@@ -8,6 +8,7 @@ import argparse
 import os
 import platform
 import sys
+import time
 
 from . import cron, enqueue, latency, scale, throughput, web
 from .common import SCALE, BenchDatabase, Figure
@@ -75,12 +76,13 @@ def main(argv: list[str]) -> int:
         with BenchDatabase(server) as db:
             os.environ["DATABASE_URL"] = db.url
             migrate(db.url)
-            before = cpu_times()
+            before, started = cpu_times(), time.monotonic()
             results = BENCHMARKS[name](db.url, smoke=args.smoke)
             steal = steal_percent(before, cpu_times())
+            elapsed = time.monotonic() - started
         os.environ["DATABASE_URL"] = server
-        if steal is not None:
-            print(f"{name}: CPU steal during the run {steal:g} %", flush=True)
+        steal_text = "" if steal is None else f", CPU steal {steal:g} %"
+        print(f"{name}: {elapsed:.0f} s{steal_text}", flush=True)
         for figure in results:
             figure.notes["cpu_steal_percent"] = steal
             print(figure.line(), flush=True)

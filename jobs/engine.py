@@ -18,7 +18,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from . import notifications, signals, statements, wakeup
-from .models import Execution, Job, Worker
+from .models import SCHEDULE_FIELDS, Execution, Job, Worker
 from .schedules import Schedule, plan_due
 from .states import (
     HELD_EXECUTION_STATES,
@@ -35,11 +35,7 @@ MATERIALISE_BATCH = 500  # jobs locked per materialise transaction
 RESCUE_BATCH = 100  # executions rescued per transaction
 # What planning a job's occurrences reads: materialising loads no more of each job.
 PLAN_FIELDS = (
-    "schedule_type",
-    "run_at",
-    "interval_seconds",
-    "cron",
-    "timezone",
+    *SCHEDULE_FIELDS,
     "misfire_policy",
     "next_run_at",
     "last_run_at",

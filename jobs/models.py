@@ -12,6 +12,8 @@ from django.utils.timezone import now as utcnow
 from .states import ExecutionState, JobState, MisfirePolicy, ScheduleType
 
 DEFAULT_QUEUE = "default"
+# The fields a job's schedule is made of (jobs.schedules.Schedule reads these).
+SCHEDULE_FIELDS = ("schedule_type", "run_at", "interval_seconds", "cron", "timezone")
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_RETRY_BACKOFF_SECONDS = 10
 # The bounds of PostgreSQL's smallint and integer columns, which forms and serializers

@@ -20,7 +20,7 @@ from handlers.registry import get_handler
 from . import audit, engine, notifications, schedules, signals, statements, wakeup
 from .deadlocks import retried_on_deadlock
 from .exceptions import HandlerNotFound, InvalidTransition, ValidationError
-from .models import Execution, Job
+from .models import SCHEDULE_FIELDS, Execution, Job
 from .states import (
     EXECUTION_ACTIONS,
     FINISHED_JOB_STATES,
@@ -34,7 +34,6 @@ from .states import (
     job_sources,
 )
 
-SCHEDULE_FIELDS = ("schedule_type", "run_at", "interval_seconds", "cron", "timezone")
 NOTIFY_FIELDS = (
     "notify_on",
     "notify_emails",

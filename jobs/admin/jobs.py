@@ -16,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 from handlers.registry import all_handlers
 from jobs import audit, schedules, services
 from jobs.exceptions import SchedulerError
-from jobs.models import Execution, Job
+from jobs.models import SCHEDULE_FIELDS, Execution, Job
 from jobs.states import job_allows
 
 from .common import ObjectActionsMixin, apply_each, badge, duration_text, operator
@@ -49,16 +49,7 @@ FIELDSETS = (
     (None, {"fields": ("name", "owner", "handler", "payload")}),
     (
         "Schedule",
-        {
-            "fields": (
-                "schedule_type",
-                "run_at",
-                "interval_seconds",
-                "cron",
-                "timezone",
-                "misfire_policy",
-            )
-        },
+        {"fields": (*SCHEDULE_FIELDS, "misfire_policy")},
     ),
     (
         "Running",

@@ -5,7 +5,6 @@ from datetime import timedelta
 
 import psycopg
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from jobs import engine, services, signals
@@ -188,24 +187,6 @@ def test_release_puts_the_execution_back_as_the_same_attempt(worker):
         1,
         None,
     )
-
-
-def test_claim_plan_uses_the_partial_index(worker):
-    statements = []
-
-    def capture(execute, sql, params, many, context):
-        statements.append((sql, params))
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(capture):
-        engine.executions_claim(worker=worker, queues=["default"], limit=10)
-    [(sql, params)] = statements
-    with connection.cursor() as cursor:
-        cursor.execute("SET enable_seqscan = off")
-        cursor.execute(f"EXPLAIN {sql}", params)
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-        cursor.execute("RESET enable_seqscan")
-    assert "execution_claim_idx" in plan
 
 
 @pytest.mark.parametrize(

@@ -109,7 +109,8 @@ def as_prepared(sql: str) -> str:
     return re.sub("%s", lambda _: f"${next(counter)}", sql)
 
 
-def test_claims_generic_plan_still_uses_the_partial_index(worker):
+def claim_statement(worker) -> tuple[str, list]:
+    """The claim's SQL and parameters, as the engine sends them."""
     captured = []
 
     def capture(execute, sql, params, many, context):
@@ -118,7 +119,22 @@ def test_claims_generic_plan_still_uses_the_partial_index(worker):
 
     with connection.execute_wrapper(capture):
         engine.executions_claim(worker=worker, queues=["default"], limit=10)
-    [(sql, params)] = captured
+    [statement] = captured
+    return statement
+
+
+def test_claim_plan_uses_the_partial_index(worker):
+    sql, params = claim_statement(worker)
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("RESET enable_seqscan")
+    assert "execution_claim_idx" in plan
+
+
+def test_claims_generic_plan_still_uses_the_partial_index(worker):
+    sql, params = claim_statement(worker)
     with connection.cursor() as cursor:
         cursor.execute(f"PREPARE claim AS {as_prepared(sql)}")
         try:
