@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from jobs import services
-from jobs.models import Execution
+from jobs.models import Execution, Job
 from jobs.states import ExecutionState, execution_allows
 
 from .common import ObjectActionsMixin, apply_each, badge, duration_text, pre
@@ -28,6 +28,23 @@ def execution_label(execution) -> str:
 
 class ExecutionHandlerFilter(HandlerFilter):
     field = "job__handler"
+
+
+class ExecutionQueueFilter(admin.SimpleListFilter):
+    """The queues of the jobs: a DISTINCT over every execution ever run would read the whole
+    history on each page view; each execution is in its job's queue (or was, before an edit)."""
+
+    title = "queue"
+    parameter_name = "queue"
+
+    def lookups(self, request, model_admin):
+        queues = Job.objects.order_by("queue").values_list("queue", flat=True).distinct()
+        return [(queue, queue) for queue in queues]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(queue=self.value())
+        return queryset
 
 
 # The quick links above the list: the dead letters first, as operators look there most.
@@ -64,7 +81,7 @@ class ExecutionAdmin(ObjectActionsMixin, admin.ModelAdmin):
     )
     list_filter = (
         "state",
-        "queue",
+        ExecutionQueueFilter,
         ExecutionHandlerFilter,
         "worker",
         "scheduled_for",

@@ -172,3 +172,23 @@ def test_the_unfiltered_list_shows_the_estimate_instead_of_counting_the_history(
     assert page.context["cl"].result_count == 4  # the estimate: the fifth came after it
     assert not [sql for sql in statements if "COUNT(*)" in sql]
     assert filtered.context["cl"].result_count == 1  # a filtered list is counted
+
+
+def test_the_queue_filter_offers_the_jobs_queues_without_reading_the_history(
+    admin_client, make_job, make_execution
+):
+    mail = make_execution(make_job(queue="mail"), ExecutionState.SUCCEEDED)
+    make_execution(make_job(name="other"), ExecutionState.SUCCEEDED)
+    statements = []
+
+    def capture(execute, sql, *args):
+        statements.append(sql)
+        return execute(sql, *args)
+
+    with connection.execute_wrapper(capture):
+        page = admin_client.get(LIST_URL).content.decode()
+    filtered = admin_client.get(f"{LIST_URL}?queue=mail")
+
+    assert 'href="?queue=mail"' in page and 'href="?queue=default"' in page
+    assert not [sql for sql in statements if "DISTINCT" in sql and "jobs_execution" in sql]
+    assert [e.pk for e in filtered.context["cl"].result_list] == [mail.pk]
