@@ -170,6 +170,23 @@ def _refuse_internal(handler: str, owner) -> None:
         )
 
 
+def _refuse_editing_internal(job: Job) -> None:
+    """The scheduler's own jobs (a notification to send, a Django task) are not edited: a
+    changed payload would send someone else's mail or run another task."""
+    try:
+        internal = get_handler(job.handler).internal
+    except HandlerNotFound:
+        return  # unregistered: editing it to a known handler is how it is repaired
+    if internal:
+        raise ValidationError(
+            {
+                "handler": [
+                    f"Jobs of {job.handler!r} are the scheduler's own: they cannot be edited."
+                ]
+            }
+        )
+
+
 def _first_run_at(job: Job, *, now: datetime) -> datetime | None:
     """Return the first occurrence of `job`'s schedule from `now` on."""
     if job.schedule_type == ScheduleType.ONCE:
@@ -307,6 +324,7 @@ def _job_update(job: Job, changes: dict, *, action: str) -> Job:
         # Edit the row as it is now, locked until commit, and write only what this edit
         # changes: concurrent edits wait for each other and none undoes another's fields.
         _lock_job(job, action)
+        _refuse_editing_internal(job)
         current = {name: getattr(job, name) for name in EDITABLE_FIELDS}
         before = audit.snapshot(job, AUDITED_FIELDS)
         fields = job_validate({**current, **changes})

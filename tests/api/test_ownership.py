@@ -111,3 +111,24 @@ def test_a_job_created_by_staff_belongs_to_staff(root, staff_user):
     )
 
     assert Job.objects.get(pk=response.json()["id"]).owner == staff_user
+
+
+def test_staff_cannot_edit_the_schedulers_own_jobs(root, make_job):
+    # A notification to send, as the scheduler queues one: no owner, an internal handler.
+    payload = {
+        "channel": "email",
+        "event": "dead",
+        "job_id": "6f1c2a9e-3b7d-4c55-9a0e-2f4d8b1c7e10",
+        "execution_id": 1,
+    }
+    job = make_job(owner=None, handler="notification", payload=payload)
+    url = f"/api/v1/jobs/{job.pk}"
+    edited = root.patch(url, {"payload": {**payload, "to": ["mallory@example.com"]}}, format="json")
+    rescheduled = root.post(f"{url}/reschedule", {"run_at": "2030-01-01T00:00:00Z"}, format="json")
+
+    for response in (edited, rescheduled):
+        assert response.status_code == 400
+        assert "the scheduler's own" in response.json()["errors"]["handler"][0]
+    job.refresh_from_db()
+    assert job.payload == payload
+    assert job.schedule_type == "interval"
