@@ -284,6 +284,21 @@ class AuditEventQuerySet(models.QuerySet):
         return self if user.is_staff else self.filter(owner_id=user.pk)
 
 
+# What the admin and the API show of an event (the API adds its id).
+AUDIT_EVENT_FIELDS = (
+    "created_at",
+    "actor",
+    "actor_id",
+    "via",
+    "ip",
+    "action",
+    "object_type",
+    "object_id",
+    "owner_id",
+    "changes",
+)
+
+
 class AuditEvent(models.Model):
     """One change made by a person or a program. Append-only (a trigger enforces it)."""
 

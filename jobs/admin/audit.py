@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from jobs.models import AuditEvent
+from jobs.models import AUDIT_EVENT_FIELDS, AuditEvent
 
 from .pagination import EstimatedCountPaginator
 
@@ -17,18 +17,7 @@ class AuditEventAdmin(admin.ModelAdmin):
     ordering = ("-created_at", "-id")
     paginator = EstimatedCountPaginator
     show_full_result_count = False
-    fields = (
-        "created_at",
-        "actor",
-        "actor_id",
-        "via",
-        "ip",
-        "action",
-        "object_type",
-        "object_id",
-        "owner_id",
-        "changes",
-    )
+    fields = AUDIT_EVENT_FIELDS
     readonly_fields = fields
 
     # The trail is append-only (a database trigger enforces it too): read, never write.

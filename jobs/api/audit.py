@@ -13,7 +13,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 
 from jobs import audit
-from jobs.models import AuditEvent, Execution
+from jobs.models import AUDIT_EVENT_FIELDS, AuditEvent, Execution
 
 from .filters import DateTimeFilter
 from .query import StrictQueryMixin
@@ -64,19 +64,7 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AuditEvent
-        fields = (
-            "id",
-            "created_at",
-            "actor",
-            "actor_id",
-            "via",
-            "ip",
-            "action",
-            "object_type",
-            "object_id",
-            "owner_id",
-            "changes",
-        )
+        fields = ("id", *AUDIT_EVENT_FIELDS)
         read_only_fields = fields
 
 
