@@ -1,30 +1,70 @@
-"""Statements for the hot paths, built from the ORM's own SQL.
+"""Statements for the hot paths, with the ORM's columns and value adaptation.
 
 Enqueueing writes a job, its first execution and an audit event, and wakes the workers: as
 ORM calls that is five round trips and a transaction around them. `write_together` sends
 them as one statement (data-modifying CTEs), which PostgreSQL runs atomically on its own.
-`bound_cursor` lets PostgreSQL bind and prepare the statements a worker repeats (the
-claim), so that they are planned once per connection instead of at every call.
+`bound_cursor` lets PostgreSQL bind and prepare the statements repeated most (the claim,
+an enqueue), so that they are planned once per connection instead of at every call.
 """
 
-from django.db import DEFAULT_DB_ALIAS, connection, transaction
+import functools
+
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models.sql import InsertQuery
 
 from . import wakeup
+
+MAX_BOUND_PARAMS = 65_535  # what the PostgreSQL protocol can bind in one statement
 
 
 def insert(objs: list) -> tuple[str, list]:
     """Return the INSERT (without RETURNING) that bulk_create would send for `objs`.
 
     The rows are written as the ORM writes them (columns, defaults, JSON and dates adapted
-    by the fields), but model signals are not sent, as with bulk_create.
+    by the fields), but model signals are not sent, as with bulk_create. NULLs are written
+    into the SQL rather than passed: an enqueue then stays within the parameters psycopg
+    parses once and caches (50), and PostgreSQL gets a shorter statement to bind.
     """
-    model = type(objs[0])
+    fields, into = _insert_into(type(objs[0]), with_pk=objs[0].pk is not None)
+    if into is None:
+        return _compiled_insert(objs, fields)
+    # The connection itself: through the django.db.connection proxy every field's
+    # adaptation would look the thread's connection up again.
+    db = connections[DEFAULT_DB_ALIAS]
+    rows, params = [], []
+    for obj in objs:
+        placeholders = []
+        for field in fields:
+            value = field.get_db_prep_save(field.pre_save(obj, True), db)
+            if value is None:
+                placeholders.append("NULL")
+            elif hasattr(value, "resolve_expression"):
+                return _compiled_insert(objs, fields)  # Now() and the like: the ORM's way
+            else:
+                placeholders.append("%s")
+                params.append(value)
+        rows.append(f"({', '.join(placeholders)})")
+    return f"{into} VALUES {', '.join(rows)}", params
+
+
+@functools.cache
+def _insert_into(model, *, with_pk: bool) -> tuple[tuple, str | None]:
+    """Return the fields an INSERT of `model` writes and its `INSERT INTO t (columns)`, or
+    None for that when a field has a placeholder of its own (as geometries have): those
+    rows go through the compiler."""
     opts = model._meta
     fields = [f for f in opts.concrete_fields if not f.generated]
-    if opts.auto_field is not None and objs[0].pk is None:
+    if opts.auto_field is not None and not with_pk:
         fields.remove(opts.auto_field)  # the database numbers the rows
-    query = InsertQuery(model)
+    if any(hasattr(f, "get_placeholder") for f in fields):
+        return tuple(fields), None
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    return tuple(fields), f"INSERT INTO {quote(opts.db_table)} ({columns})"
+
+
+def _compiled_insert(objs: list, fields) -> tuple[str, list]:
+    query = InsertQuery(type(objs[0]))
     query.insert_values(fields, objs)
     # By alias, not through django.db.connection: the compiler then holds the connection
     # itself, and its many attribute reads skip the proxy's thread-local lookup.
@@ -46,10 +86,13 @@ def write_together(statements: list[tuple[str, list]], *, notify: list[str]) -> 
         return
     ctes = ", ".join(f"w{i} AS ({sql})" for i, (sql, _) in enumerate(statements))
     params = [param for _, part in statements for param in part]
-    with connection.cursor() as cursor:
+    params += [wakeup.CHANNEL, notify]
+    # Bound on the server (and prepared once repeated) unless the rows are too many for
+    # PostgreSQL's limit on parameters, as a big bulk enqueue is.
+    with bound_cursor() if len(params) <= MAX_BOUND_PARAMS else connection.cursor() as cursor:
         cursor.execute(
             f"WITH {ctes} SELECT pg_notify(%s, payload) FROM unnest(%s::text[]) AS payload",
-            [*params, wakeup.CHANNEL, notify],
+            params,
         )
 
 

@@ -169,3 +169,68 @@ def test_repeated_claims_are_prepared_and_planned_once(worker):
         )
         [(generic_plans,)] = cursor.fetchall()
     assert generic_plans > 0  # no longer planned at every claim
+
+
+def stored(model, pk) -> dict:
+    row = model.objects.filter(pk=pk).values().get()
+    return {name: value for name, value in row.items() if name not in ("id", "job_id")}
+
+
+def test_insert_writes_the_rows_as_the_orm_saves_them():
+    now = timezone.now()
+    fields = {
+        "name": "j",
+        "handler": "noop",
+        "payload": {"nested": [1, "two", None]},
+        "schedule_type": "once",
+        "run_at": now,
+        "notify_on": ["dead"],
+        "notify_emails": ["ops@example.com"],
+        "timeout_seconds": 30,
+        "created_at": now,
+    }
+    saved = Job.objects.create(**fields)
+    written = Job(**fields)
+    with connection.cursor() as cursor:
+        cursor.execute(*statements.insert([written]))
+    saved_row, written_row = stored(Job, saved.pk), stored(Job, written.pk)
+    # updated_at is auto_now: set at each write, as save() sets it.
+    assert written_row.pop("updated_at") >= saved_row.pop("updated_at")
+    assert written_row == saved_row
+
+
+def test_insert_writes_nulls_into_the_sql_so_an_enqueue_stays_small():
+    job = Job(name="j", handler="noop", schedule_type="once", run_at=timezone.now())
+    sql, params = statements.insert([job])
+    assert "NULL" in sql and None not in params
+    captured = []
+
+    def capture(execute, sql, params, many, context):
+        captured.append(params)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(capture):
+        due_job()
+    # psycopg parses a statement once and caches it up to 50 parameters.
+    [params] = captured
+    assert len(params) <= 50
+
+
+def test_insert_of_rows_with_an_expression_goes_through_the_compiler():
+    from django.db.models.functions import Now
+
+    worker = Worker(name="w", hostname="h", pid=1, queues=["default"], heartbeat_at=Now())
+    sql, params = statements.insert([worker])
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+    stored_worker = Worker.objects.get(name="w")
+    assert stored_worker.heartbeat_at is not None
+    assert stored_worker.queues == ["default"]
+
+
+def test_a_bulk_enqueue_past_the_bind_limit_is_written_whole():
+    count = statements.MAX_BOUND_PARAMS // 30 + 1  # a job and its execution: over 30 values
+    # Bound on the server, this would be refused for its number of parameters.
+    jobs = services.jobs_create_many(handler="noop", payloads=[{}] * count)
+    assert Job.objects.count() == count == len(jobs)
+    assert Execution.objects.filter(state=ExecutionState.QUEUED).count() == count
