@@ -306,64 +306,23 @@ def _is_own_occurrence(execution: Execution) -> bool:
 
 def _record_successes(outcomes: list[Outcome], *, worker: Worker, now: datetime) -> None:
     """Mark a batch of executions succeeded, and their one-time jobs completed, at once."""
-    table = Execution._meta.db_table
     postgres = connection.vendor == "postgresql"
-    as_json = "CAST(%s AS jsonb)" if postgres else "%s"
-    cases, case_params, ids = [], [], []
-    for outcome in outcomes:
-        ids.append(outcome.execution.pk)
-        if outcome.result is not None:
-            cases.append(f"WHEN %s THEN {as_json}")
-            case_params += [outcome.execution.pk, json.dumps(outcome.result)]
-    result_sql = f"CASE id {' '.join(cases)} ELSE NULL END" if cases else "NULL"
-    held = ", ".join(["%s"] * len(HELD_EXECUTION_STATES))
-    update = f"""
-        UPDATE {table} SET state = %s, finished_at = %s, result = {result_sql}
-        WHERE id IN ({", ".join(["%s"] * len(ids))}) AND state IN ({held}) AND worker_id = %s
-        RETURNING id, job_id
-    """
-    params = [
-        ExecutionState.SUCCEEDED,
-        now,
-        *case_params,
-        *ids,
-        *HELD_EXECUTION_STATES,
-        worker.pk,
-    ]
     # The one-time jobs whose own run this was complete, from active or paused (a job paused
     # while its run was in flight would otherwise stay paused, waiting on that run forever).
     sources = sorted(job_sources(JobState.COMPLETED))
     completing = [o.execution.pk for o in outcomes if _is_own_occurrence(o.execution)]
-    if postgres and completing:
-        # One statement (its own transaction): the executions, and the one-time jobs whose
-        # own run this was, provided the UPDATE above still found the execution ours.
-        # `finishing` locks the jobs (waiting out a concurrent change, then re-reading it),
-        # so each row that comes back names the state its job really left.
-        job_table = Job._meta.db_table
-        update = f"""
-            WITH done AS ({update}), finishing AS (
-                SELECT id, state FROM {job_table}
-                WHERE id IN (
-                    SELECT job_id FROM done WHERE id IN ({", ".join(["%s"] * len(completing))})
-                )
-                AND state IN ({", ".join(["%s"] * len(sources))})
-                FOR NO KEY UPDATE
-            ), completed AS (
-                UPDATE {job_table} AS job SET state = %s, updated_at = %s
-                FROM finishing WHERE job.id = finishing.id
-                RETURNING job.id, finishing.state
-            )
-            SELECT done.id, done.job_id, completed.state
-            FROM done LEFT JOIN completed ON completed.id = done.job_id
-        """
-        params += [*completing, *sources, JobState.COMPLETED, now]
-        completing = []
+    if postgres:
+        update, params = _successes_statement(outcomes, completing, worker=worker, now=now)
+        completing = []  # done by the statement
+    else:
+        update, params = _successes_update(outcomes, worker=worker, now=now)
     # Notifications are queued in the transaction that records the outcome. Without them
     # (the usual case) one statement is a transaction of its own.
     extras = [o for o in outcomes if _wants_success_events(o.execution.job)]
     needs_transaction = bool(completing or extras)
     with transaction.atomic() if needs_transaction else nullcontext():
-        with connection.cursor() as cursor:
+        # Bound on the server: one statement text for every batch, prepared once.
+        with statements.bound_cursor() if postgres else connection.cursor() as cursor:
             cursor.execute(update, params)
             rows = cursor.fetchall()
         recorded = {row[0] for row in rows}
@@ -396,6 +355,62 @@ def _record_successes(outcomes: list[Outcome], *, worker: Worker, now: datetime)
                 outcome.execution.job_id,
                 extra=log_fields(outcome.execution, worker=worker.name),
             )
+
+
+def _successes_statement(outcomes, completing, *, worker, now) -> tuple[str, list]:
+    """PostgreSQL: one statement (its own transaction) marks the executions succeeded and
+    completes the one-time jobs whose own run this was, provided it still found the
+    execution ours. The batch travels as arrays, so the SQL is the same for any batch.
+
+    `finishing` locks the jobs (waiting out a concurrent change, then re-reading it), so
+    each row that comes back names the state its job really left.
+    """
+    table, job_table = Execution._meta.db_table, Job._meta.db_table
+    held = ", ".join(f"'{state}'" for state in sorted(HELD_EXECUTION_STATES))
+    sources = ", ".join(f"'{state}'" for state in sorted(job_sources(JobState.COMPLETED)))
+    sql = f"""
+        WITH done AS (
+            UPDATE {table} AS execution
+            SET state = '{ExecutionState.SUCCEEDED}', finished_at = %s, result = batch.result
+            FROM unnest(%s::bigint[], %s::jsonb[]) AS batch(id, result)
+            WHERE execution.id = batch.id AND execution.state IN ({held})
+                AND execution.worker_id = %s
+            RETURNING execution.id, execution.job_id
+        ), finishing AS (
+            SELECT id, state FROM {job_table}
+            WHERE id IN (SELECT job_id FROM done WHERE id = ANY(%s::bigint[]))
+                AND state IN ({sources})
+            FOR NO KEY UPDATE
+        ), completed AS (
+            UPDATE {job_table} AS job SET state = '{JobState.COMPLETED}', updated_at = %s
+            FROM finishing WHERE job.id = finishing.id
+            RETURNING job.id, finishing.state
+        )
+        SELECT done.id, done.job_id, completed.state
+        FROM done LEFT JOIN completed ON completed.id = done.job_id
+    """
+    results = [None if o.result is None else json.dumps(o.result) for o in outcomes]
+    ids = [o.execution.pk for o in outcomes]
+    return sql, [now, ids, results, worker.pk, completing, now]
+
+
+def _successes_update(outcomes, *, worker, now) -> tuple[str, list]:
+    """Other databases: the executions' UPDATE; the jobs are completed after it."""
+    cases, case_params, ids = [], [], []
+    for outcome in outcomes:
+        ids.append(outcome.execution.pk)
+        if outcome.result is not None:
+            cases.append("WHEN %s THEN %s")
+            case_params += [outcome.execution.pk, json.dumps(outcome.result)]
+    result_sql = f"CASE id {' '.join(cases)} ELSE NULL END" if cases else "NULL"
+    held = ", ".join(["%s"] * len(HELD_EXECUTION_STATES))
+    sql = f"""
+        UPDATE {Execution._meta.db_table} SET state = %s, finished_at = %s, result = {result_sql}
+        WHERE id IN ({", ".join(["%s"] * len(ids))}) AND state IN ({held}) AND worker_id = %s
+        RETURNING id, job_id
+    """
+    params = [ExecutionState.SUCCEEDED, now, *case_params, *ids, *HELD_EXECUTION_STATES, worker.pk]
+    return sql, params
 
 
 def _wants_success_events(job: Job) -> bool:

@@ -234,3 +234,27 @@ def test_a_bulk_enqueue_past_the_bind_limit_is_written_whole():
     jobs = services.jobs_create_many(handler="noop", payloads=[{}] * count)
     assert Job.objects.count() == count == len(jobs)
     assert Execution.objects.filter(state=ExecutionState.QUEUED).count() == count
+
+
+def test_recording_successes_is_one_statement_for_any_batch(worker):
+    services.jobs_create_many(handler="noop", payloads=[{}] * 5)
+    claimed = engine.executions_claim(worker=worker, queues=["default"], limit=5)
+    captured = []
+
+    def capture(execute, sql, params, many, context):
+        captured.append(sql)
+        return execute(sql, params, many, context)
+
+    results = [None, {"n": 1}]
+    with connection.execute_wrapper(capture):
+        for batch, result in ((claimed[:1], None), (claimed[1:], {"n": 1})):
+            outcomes = [
+                engine.Outcome(execution, ExecutionState.SUCCEEDED, result=result)
+                for execution in batch
+            ]
+            engine.outcomes_record(worker=worker, outcomes=outcomes)
+    assert len(set(captured)) == 1  # the same SQL for a batch of 1 and of 4: prepared once
+    stored = dict(Execution.objects.values_list("pk", "result"))
+    assert [stored[e.pk] for e in claimed] == [results[0]] + [results[1]] * 4
+    assert set(Execution.objects.values_list("state", flat=True)) == {ExecutionState.SUCCEEDED}
+    assert set(Job.objects.values_list("state", flat=True)) == {"completed"}
