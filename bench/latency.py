@@ -1,8 +1,16 @@
-"""Latency: enqueue-to-start for jobs enqueued one at a time, LISTEN/NOTIFY vs polling only."""
+"""Latency: enqueue-to-start for jobs enqueued one at a time: LISTEN/NOTIFY, polling only, and
+the floor that psycopg alone reaches under the same pacing."""
 
+import json
+import subprocess
+import sys
 import time
+import uuid
 
-from .common import Figure, scaled, start_worker, summary, use_database, wait_for_worker
+import psycopg
+
+from .common import ROOT, Figure, scaled, start_worker, summary, use_database, wait_for_worker
+from .enqueue import INSERT_EXECUTION, INSERT_JOB
 from .seed import reset
 
 RATE = 50  # jobs enqueued per second
@@ -58,10 +66,46 @@ def measure(url: str, n: int, *, listen: bool) -> tuple[dict, dict]:
     return summary(from_call), summary(from_commit)
 
 
+def measure_raw(url: str, n: int) -> dict:
+    """The floor under the same pacing: psycopg alone, one INSERT of a job and its execution
+    with a NOTIFY, a listener in another process claiming on each notification (in ms from
+    before the INSERT to the claim's return)."""
+
+    reset(url)
+    listener = subprocess.Popen(
+        [sys.executable, "-m", "bench.raw_listen", url, str(n)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        listener.stdout.readline()  # "listening"
+        sent = {}
+        with psycopg.connect(url, autocommit=True) as conn:
+            for _ in range(n):
+                started = time.time()
+                job_id = uuid.uuid4()
+                [(execution_id,)] = conn.execute(
+                    f"WITH j AS ({INSERT_JOB}), e AS ({INSERT_EXECUTION} RETURNING id)"
+                    " SELECT id FROM e, pg_notify('jobs_scheduler', 'queued:default')",
+                    [job_id, job_id],
+                ).fetchall()
+                sent[execution_id] = started
+                time.sleep(max(0.0, 1 / RATE - (time.time() - started)))
+        out, _ = listener.communicate(timeout=60)
+    finally:
+        listener.kill()
+    claimed = {int(k): at for k, at in json.loads(out.splitlines()[-1]).items()}
+    if len(claimed) != n:
+        raise RuntimeError(f"the raw listener claimed {len(claimed)} of {n}")
+    return summary([(claimed[i] - started) * 1000 for i, started in sent.items()])
+
+
 def run(url: str, *, smoke: bool = False) -> list[Figure]:
     n = 20 if smoke else scaled(500)
     notify = measure(url, n, listen=True)
     poll = measure(url, n, listen=False)
+    raw = measure_raw(url, n)
     workload = (
         f"{n} jobs enqueued one at a time at {RATE}/s; 1 worker, concurrency 4; start = the"
         " handler called"
@@ -82,4 +126,18 @@ def run(url: str, *, smoke: bool = False) -> list[Figure]:
                     notes={"workload": workload},
                 )
             )
+    # Against the floor under the same pacing: what a commit and a claim cost on this
+    # machine when nothing else is done (each idle round trip wakes a sleeping CPU).
+    for p in ("p50", "p99"):
+        figures.append(
+            Figure(
+                "latency",
+                f"enqueue-to-start {p} vs the raw SQL floor",
+                round(notify[0][p], 2),
+                "ms",
+                baseline=round(raw[p], 2),
+                baseline_name="psycopg: INSERT job + execution + NOTIFY, LISTEN, claim UPDATE",
+                notes={"workload": workload},
+            )
+        )
     return figures

@@ -5,6 +5,7 @@ Every state change is a conditional UPDATE (`... WHERE state = 'running' AND wor
 so a late writer (a worker whose lease lapsed, a second rescuer) changes nothing.
 """
 
+import functools
 import json
 import logging
 import random
@@ -13,8 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.models.base import ModelState
 from django.db.models.functions import Now
+from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
 
 from . import notifications, signals, statements, wakeup
@@ -199,12 +202,37 @@ def _columns(model, prefix: str) -> str:
 
 
 def _instance(model, values):
-    """Build a model instance from raw column values, converted as the ORM would."""
-    converted = [
-        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
-        for field, value in zip(model._meta.concrete_fields, values, strict=True)
-    ]
-    return model.from_db(connection.alias, None, converted)
+    """Build a model instance from raw column values, converted as the ORM would.
+
+    As Model.from_db does, but setting the attributes at once rather than through
+    Model.__init__, which for the 45 columns of a claimed row and its job cost more than the
+    claim's round trip. Models with init signals connected get the ORM's way.
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    names, converters = _loading(model)
+    values = list(values)
+    for index, convert in converters:
+        values[index] = convert(values[index], None, db)
+    if pre_init.has_listeners(model) or post_init.has_listeners(model):
+        return model.from_db(DEFAULT_DB_ALIAS, None, values)
+    obj = model.__new__(model)
+    obj.__dict__.update(zip(names, values, strict=True))
+    obj._state = ModelState()
+    obj._state.adding, obj._state.db = False, DEFAULT_DB_ALIAS
+    return obj
+
+
+@functools.cache
+def _loading(model) -> tuple[tuple, tuple]:
+    """The attribute names of `model`'s columns, and (position, from_db_value) of the fields
+    that convert their value."""
+    fields = model._meta.concrete_fields
+    converters = tuple(
+        (index, field.from_db_value)
+        for index, field in enumerate(fields)
+        if hasattr(field, "from_db_value")
+    )
+    return tuple(field.attname for field in fields), converters
 
 
 def executions_claim(*, worker: Worker, queues: list[str], limit: int) -> list[Execution]:

@@ -105,5 +105,33 @@ def bound_cursor():
     connection.ensure_connection()
     with connection.wrap_database_errors:
         cursor = ServerBindingCursor(connection.connection)
+    cursor.adapters.register_loader("timestamptz", _timestamptz_loader(connection.timezone))
     # What connection.cursor() adds: the thread check, and query logging under DEBUG.
     return connection._prepare_cursor(cursor)
+
+
+@functools.cache
+def _timestamptz_loader(tz):
+    """Return a loader of timestamptz values as Django's (aware, in `tz`), that parses them
+    with psycopg's own loader (in C with psycopg[binary]).
+
+    Django's loader is a Python subclass of psycopg's Python loader: a claimed batch has a
+    dozen timestamps a row, and parsing them in Python took an eighth of a worker's time.
+    """
+    from psycopg import adapters
+    from psycopg.adapt import Loader
+    from psycopg.pq import Format
+
+    parser = adapters.get_loader(adapters.types["timestamptz"].oid, Format.TEXT)
+
+    class TimestamptzLoader(Loader):
+        timezone = tz  # as Django's loader names it
+
+        def __init__(self, oid, context=None):
+            super().__init__(oid, context)
+            self._parse = parser(oid, context).load
+
+        def load(self, data):
+            return self._parse(data).replace(tzinfo=tz)
+
+    return TimestamptzLoader

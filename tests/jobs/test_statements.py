@@ -258,3 +258,37 @@ def test_recording_successes_is_one_statement_for_any_batch(worker):
     assert [stored[e.pk] for e in claimed] == [results[0]] + [results[1]] * 4
     assert set(Execution.objects.values_list("state", flat=True)) == {ExecutionState.SUCCEEDED}
     assert set(Job.objects.values_list("state", flat=True)) == {"completed"}
+
+
+def fields_of(obj) -> dict:
+    return {f.attname: getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields}
+
+
+def test_claimed_rows_are_the_instances_the_orm_would_load(worker):
+    due_job(payload={}, notify_on=["dead"], notify_emails=["ops@example.com"])
+    [claimed] = engine.executions_claim(worker=worker, queues=["default"], limit=1)
+    loaded = Execution.objects.select_related("job").get(pk=claimed.pk)
+    assert fields_of(claimed) == fields_of(loaded)
+    assert fields_of(claimed.job) == fields_of(loaded.job)
+    assert claimed.started_at.tzinfo is not None and claimed.job.notify_on == ["dead"]
+    assert not claimed._state.adding and claimed._state.db == "default"
+    claimed.job.name = "renamed"
+    claimed.job.save(update_fields=["name"])  # an UPDATE of the row, not a second INSERT
+    assert Job.objects.get().name == "renamed"
+
+
+def test_claimed_rows_send_init_signals_when_someone_listens(worker):
+    from django.db.models.signals import post_init
+
+    due_job()
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(sender)
+
+    post_init.connect(receiver, sender=Execution)
+    try:
+        engine.executions_claim(worker=worker, queues=["default"], limit=1)
+    finally:
+        post_init.disconnect(receiver, sender=Execution)
+    assert seen == [Execution]
