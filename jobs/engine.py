@@ -71,8 +71,9 @@ def backoff_seconds(*, base: int, attempt: int, cap: int | None = None) -> float
 # --- Materialise ------------------------------------------------------------------------
 
 
-def occurrences_plan(job: Job, *, now: datetime) -> list[Execution]:
-    """Plan the due occurrences of a locked, due `job` and advance its next_run_at."""
+def occurrences_due(job: Job, *, now: datetime) -> list[datetime]:
+    """Plan the due occurrences of a locked, due `job`, advance its next_run_at, and return
+    when they fall."""
     plan = plan_due(
         Schedule.of(job),
         misfire_policy=job.misfire_policy,
@@ -83,37 +84,44 @@ def occurrences_plan(job: Job, *, now: datetime) -> list[Execution]:
     job.next_run_at = plan.next_run_at
     if plan.occurrences:
         job.last_run_at = plan.occurrences[-1]
-    return [
-        Execution(
-            job=job,
-            scheduled_for=when,
-            attempt=1,
-            queue=job.queue,
-            priority=job.priority,
-            run_after=when,
-            created_at=now,
-        )
-        for when in plan.occurrences
-    ]
+    return plan.occurrences
 
 
-def occurrences_queue(rows: list[Execution]) -> None:
-    """Insert planned occurrences and wake the workers of their queues at commit."""
-    if not rows:
+def occurrences_plan(job: Job, *, now: datetime) -> list[Execution]:
+    """The due occurrences of `job` as unsaved executions (see occurrences_due)."""
+    return [_occurrence(job, when, now=now) for when in occurrences_due(job, now=now)]
+
+
+def _occurrence(job: Job, when: datetime, *, now: datetime) -> Execution:
+    return Execution(
+        job=job,
+        scheduled_for=when,
+        attempt=1,
+        queue=job.queue,
+        priority=job.priority,
+        run_after=when,
+        created_at=now,
+    )
+
+
+def occurrences_queue(planned: list[tuple[Job, datetime]], *, now: datetime) -> None:
+    """Insert the planned (job, when) occurrences and wake their queues' workers at commit."""
+    if not planned:
         return
     # The unique (job, scheduled_for, attempt) key turns a duplicate occurrence into a
     # no-op, even if two hosts somehow got here for the same job.
     if connection.vendor == "postgresql":
-        _insert_occurrences(rows)
+        _insert_occurrences(planned, now=now)
     else:
+        rows = [_occurrence(job, when, now=now) for job, when in planned]
         Execution.objects.bulk_create(rows, ignore_conflicts=True)
-    for queue in {row.queue for row in rows}:
+    for queue in {job.queue for job, _ in planned}:
         wakeup.queued(queue)
 
 
-def _insert_occurrences(rows: list[Execution]) -> None:
-    # One INSERT over arrays: compiling bulk_create for hundreds of rows costs more than
-    # the database takes to insert them.
+def _insert_occurrences(planned: list[tuple[Job, datetime]], *, now: datetime) -> None:
+    # One INSERT over arrays, from the jobs themselves: building an Execution for each of
+    # thousands of occurrences cost more than the database takes to insert them.
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -126,20 +134,21 @@ def _insert_occurrences(rows: list[Execution]) -> None:
             """,
             [
                 ExecutionState.QUEUED,
-                rows[0].created_at,
-                [row.job_id for row in rows],
-                [row.scheduled_for for row in rows],
-                [row.queue for row in rows],
-                [row.priority for row in rows],
+                now,
+                [job.pk for job, _ in planned],
+                [when for _, when in planned],
+                [job.queue for job, _ in planned],
+                [job.priority for job, _ in planned],
             ],
         )
 
 
-def job_materialise(job: Job, *, now: datetime) -> list[Execution]:
-    """Queue the due occurrences of a locked, due `job` and advance its next_run_at."""
-    rows = occurrences_plan(job, now=now)
-    occurrences_queue(rows)
-    return rows
+def job_materialise(job: Job, *, now: datetime) -> int:
+    """Queue the due occurrences of a locked, due `job`, advance its next_run_at, and return
+    how many were queued."""
+    planned = [(job, when) for when in occurrences_due(job, now=now)]
+    occurrences_queue(planned, now=now)
+    return len(planned)
 
 
 def jobs_materialise(*, now: datetime | None = None, batch: int = MATERIALISE_BATCH) -> int:
@@ -153,11 +162,11 @@ def jobs_materialise(*, now: datetime | None = None, batch: int = MATERIALISE_BA
             .order_by("next_run_at")
             .only(*PLAN_FIELDS)[:batch]
         )
-        rows = [row for job in jobs for row in occurrences_plan(job, now=now)]
-        occurrences_queue(rows)
+        planned = [(job, when) for job in jobs for when in occurrences_due(job, now=now)]
+        occurrences_queue(planned, now=now)
         if jobs:
             _advance(jobs)
-    return len(rows)
+    return len(planned)
 
 
 def _advance(jobs: list[Job]) -> None:

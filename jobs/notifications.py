@@ -75,8 +75,8 @@ def queue(execution: Execution, event: str, *, now: datetime) -> list[Job]:
             retry_backoff_seconds=RETRY_BACKOFF_SECONDS,
             state=JobState.ACTIVE,
         )
-        rows = engine.occurrences_plan(notification, now=now)
+        planned = [(notification, when) for when in engine.occurrences_due(notification, now=now)]
         notification.save(force_insert=True)
-        engine.occurrences_queue(rows)
+        engine.occurrences_queue(planned, now=now)
         created.append(notification)
     return created
