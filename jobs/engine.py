@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
-from django.db.models.base import ModelState
+from django.db.models.base import Model, ModelState
 from django.db.models.functions import Now
 from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
@@ -218,11 +218,11 @@ def _instance(model, values):
     claim's round trip. Models with init signals connected get the ORM's way.
     """
     db = connections[DEFAULT_DB_ALIAS]
-    names, converters = _loading(model)
+    names, converters, plain = _loading(model)
     values = list(values)
     for index, convert in converters:
         values[index] = convert(values[index], None, db)
-    if pre_init.has_listeners(model) or post_init.has_listeners(model):
+    if not plain or pre_init.has_listeners(model) or post_init.has_listeners(model):
         return model.from_db(DEFAULT_DB_ALIAS, None, values)
     obj = model.__new__(model)
     obj.__dict__.update(zip(names, values, strict=True))
@@ -232,16 +232,18 @@ def _instance(model, values):
 
 
 @functools.cache
-def _loading(model) -> tuple[tuple, tuple]:
-    """The attribute names of `model`'s columns, and (position, from_db_value) of the fields
-    that convert their value."""
+def _loading(model) -> tuple[tuple, tuple, bool]:
+    """The attribute names of `model`'s columns, (position, from_db_value) of the fields that
+    convert their value, and whether the model loads as any model does (no __init__ or
+    from_db of its own, which setting the attributes directly would skip)."""
     fields = model._meta.concrete_fields
     converters = tuple(
         (index, field.from_db_value)
         for index, field in enumerate(fields)
         if hasattr(field, "from_db_value")
     )
-    return tuple(field.attname for field in fields), converters
+    plain = model.__init__ is Model.__init__ and model.from_db.__func__ is Model.from_db.__func__
+    return tuple(field.attname for field in fields), converters, plain
 
 
 def executions_claim(*, worker: Worker, queues: list[str], limit: int) -> list[Execution]:

@@ -35,12 +35,13 @@ def insert(objs: list) -> tuple[str, list]:
     # adaptation would look the thread's connection up again.
     db = connections[DEFAULT_DB_ALIAS]
     placeholders, params = [], []
-    for field in fields:
-        value = field.get_db_prep_save(field.pre_save(obj, True), db)
+    values = [field.pre_save(obj, True) for field in fields]
+    if any(hasattr(value, "resolve_expression") for value in values):
+        return _compiled_insert(objs, fields)  # Now(), F() and the like: the ORM's way
+    for field, value in zip(fields, values, strict=True):
+        value = field.get_db_prep_save(value, db)
         if value is None:
             placeholders.append("NULL")
-        elif hasattr(value, "resolve_expression"):
-            return _compiled_insert(objs, fields)  # Now() and the like: the ORM's way
         else:
             placeholders.append("%s")
             params.append(value)
@@ -87,8 +88,9 @@ def write_together(statements: list[tuple[str, list]], *, notify: list[str]) -> 
     ctes = ", ".join(f"w{i} AS ({sql})" for i, (sql, _) in enumerate(statements))
     params = [param for _, part in statements for param in part]
     params += [wakeup.CHANNEL, notify]
-    # Bound on the server (and prepared once repeated) unless the rows are too many for
-    # PostgreSQL's limit on parameters, as a big bulk enqueue is.
+    # Bound on the server (and prepared once repeated) unless the parameters are more than
+    # PostgreSQL can bind. Many rows usually come as one array per column (the compiler's
+    # UNNEST), but not when a field or a value needs SQL of its own.
     with bound_cursor() if len(params) <= MAX_BOUND_PARAMS else connection.cursor() as cursor:
         cursor.execute(
             f"WITH {ctes} SELECT pg_notify(%s, payload) FROM unnest(%s::text[]) AS payload",
@@ -102,6 +104,8 @@ def bound_cursor():
     OPTIONS turns that off, as a pooler in transaction mode needs)."""
     from django.db.backends.postgresql.base import ServerBindingCursor
 
+    # As connection.cursor() does: a connection that failed its health check is replaced.
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
     with connection.wrap_database_errors:
         cursor = ServerBindingCursor(connection.connection)

@@ -228,12 +228,35 @@ def test_insert_of_rows_with_an_expression_goes_through_the_compiler():
     assert stored_worker.queues == ["default"]
 
 
-def test_a_bulk_enqueue_past_the_bind_limit_is_written_whole():
-    count = statements.MAX_BOUND_PARAMS // 30 + 1  # a job and its execution: over 30 values
-    # Bound on the server, this would be refused for its number of parameters.
-    jobs = services.jobs_create_many(handler="noop", payloads=[{}] * count)
-    assert Job.objects.count() == count == len(jobs)
-    assert Execution.objects.filter(state=ExecutionState.QUEUED).count() == count
+def test_a_bulk_enqueue_is_one_statement_of_one_array_per_column():
+    captured = []
+
+    def capture(execute, sql, params, many, context):
+        captured.append(params)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(capture):
+        jobs = services.jobs_create_many(handler="noop", payloads=[{}] * 3000)
+    [params] = captured
+    assert len(params) < 100  # not one per value: bound on the server, whatever the count
+    assert Job.objects.count() == 3000 == len(jobs)
+    assert Execution.objects.filter(state=ExecutionState.QUEUED).count() == 3000
+
+
+def test_a_statement_past_the_bind_limit_is_bound_by_the_client():
+    count = statements.MAX_BOUND_PARAMS + 1
+    values = ", ".join(["%s"] * count)
+    statements.write_together(
+        [(f"SELECT 1 WHERE 0 NOT IN ({values})", list(range(1, count + 1)))], notify=[]
+    )  # PostgreSQL's protocol would refuse this many bound parameters
+
+
+def test_insert_refuses_an_f_expression_as_the_orm_does():
+    from django.db.models import F
+
+    job = Job(name=F("handler"), handler="noop", schedule_type="once", run_at=timezone.now())
+    with pytest.raises(ValueError, match="F\\(\\) expressions"):
+        statements.insert([job])
 
 
 def test_recording_successes_is_one_statement_for_any_batch(worker):
