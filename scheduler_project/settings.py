@@ -99,8 +99,9 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # psycopg prepares a statement bound on the server (jobs.statements.bound_cursor: the
-    # worker's claim) after this many runs on one connection. "none" never prepares, for a
-    # pool in transaction mode that does not keep prepared statements (PgBouncer < 1.21).
+    # claim, recording successes, an enqueue) after this many runs on one connection.
+    # "none" never prepares, for a pool in transaction mode that does not keep prepared
+    # statements (PgBouncer < 1.21).
     _prepare = env.str("DATABASE_PREPARE_THRESHOLD", default="5").strip().lower()
     if _prepare not in ("", "none") and not _prepare.isdigit():
         raise ImproperlyConfigured(

@@ -315,3 +315,30 @@ def test_claimed_rows_send_init_signals_when_someone_listens(worker):
     finally:
         post_init.disconnect(receiver, sender=Execution)
     assert seen == [Execution]
+
+
+def prepared_enqueues() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+            ["%pg_notify%"],
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)  # it opens a connection of its own
+def test_a_repeated_enqueue_is_prepared_unless_preparing_is_off():
+    threshold = connection.settings_dict["OPTIONS"]["prepare_threshold"]
+    for _ in range(threshold + 1):
+        due_job()
+    assert prepared_enqueues() == 1
+    # A connection with preparing off, as DATABASE_PREPARE_THRESHOLD=none makes them.
+    connection.close()
+    try:
+        connection.ensure_connection()
+        connection.connection.prepare_threshold = None
+        for _ in range(threshold + 1):
+            due_job()
+        assert prepared_enqueues() == 0
+    finally:
+        connection.close()  # the next test connects with the settings' threshold again
