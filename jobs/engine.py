@@ -89,10 +89,11 @@ def occurrences_due(job: Job, *, now: datetime) -> list[datetime]:
 
 def occurrences_plan(job: Job, *, now: datetime) -> list[Execution]:
     """The due occurrences of `job` as unsaved executions (see occurrences_due)."""
-    return [_occurrence(job, when, now=now) for when in occurrences_due(job, now=now)]
+    return [occurrence(job, when, now=now) for when in occurrences_due(job, now=now)]
 
 
-def _occurrence(job: Job, when: datetime, *, now: datetime) -> Execution:
+def occurrence(job: Job, when: datetime, *, now: datetime) -> Execution:
+    """An unsaved first attempt of `job` falling at `when`, planned at `now`."""
     return Execution(
         job=job,
         scheduled_for=when,
@@ -113,7 +114,7 @@ def occurrences_queue(planned: list[tuple[Job, datetime]], *, now: datetime) -> 
     if connection.vendor == "postgresql":
         _insert_occurrences(planned, now=now)
     else:
-        rows = [_occurrence(job, when, now=now) for job, when in planned]
+        rows = [occurrence(job, when, now=now) for job, when in planned]
         Execution.objects.bulk_create(rows, ignore_conflicts=True)
     for queue in {job.queue for job, _ in planned}:
         wakeup.queued(queue)
@@ -215,7 +216,8 @@ def _instance(model, values):
 
     As Model.from_db does, but setting the attributes at once rather than through
     Model.__init__, which for the 45 columns of a claimed row and its job cost more than the
-    claim's round trip. Models with init signals connected get the ORM's way.
+    claim's round trip. Models with init signals connected, or an __init__ or from_db of
+    their own, get the ORM's way.
     """
     db = connections[DEFAULT_DB_ALIAS]
     names, converters, plain = _loading(model)

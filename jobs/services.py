@@ -487,15 +487,8 @@ def job_trigger(*, job: Job) -> Execution:
         allowed = Job.objects.filter(pk=job.pk, state__in=JOB_ACTIONS["trigger"])
         if not allowed.update(last_run_at=now):
             raise _refused(job, "trigger")
-        execution = Execution.objects.create(
-            job=job,
-            scheduled_for=now,
-            attempt=1,
-            queue=job.queue,
-            priority=job.priority,
-            run_after=now,
-            created_at=now,
-        )
+        execution = engine.occurrence(job, now, now=now)
+        execution.save(force_insert=True)
         wakeup.queued(job.queue)
         _audit(job, "trigger", {"execution": [None, execution.pk]})
     return execution
