@@ -342,3 +342,22 @@ def test_a_repeated_enqueue_is_prepared_unless_preparing_is_off():
         assert prepared_enqueues() == 0
     finally:
         connection.close()  # the next test connects with the settings' threshold again
+
+
+def test_timestamps_load_as_djangos_loader_loads_them_on_every_cursor():
+    from datetime import UTC, datetime
+
+    from psycopg.pq import Format
+
+    sql = "SELECT '2026-03-29 01:30:00+01'::timestamptz, NULL::timestamptz"
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        from_django = cursor.fetchone()
+        loader = cursor.connection.adapters.get_loader(1184, Format.TEXT)
+    with statements.bound_cursor() as cursor:
+        cursor.execute(sql)
+        from_bound = cursor.fetchone()
+    expected = (datetime(2026, 3, 29, 0, 30, tzinfo=UTC), None)
+    assert from_django == from_bound == expected
+    assert from_django[0].tzinfo is connection.timezone  # as Django's loader sets it
+    assert loader.__module__ == "jobs.statements"  # parsed by psycopg's loader, not Django's
