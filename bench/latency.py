@@ -14,6 +14,7 @@ from .enqueue import INSERT_EXECUTION, INSERT_JOB
 from .seed import reset
 
 RATE = 50  # jobs enqueued per second
+CONCURRENCY = 4  # of the worker, and the raw listener's claim
 
 
 def measure(url: str, n: int, *, listen: bool) -> tuple[dict, dict]:
@@ -30,7 +31,7 @@ def measure(url: str, n: int, *, listen: bool) -> tuple[dict, dict]:
     worker = start_worker(
         url,
         "--concurrency",
-        "4",
+        str(CONCURRENCY),
         WORKER_LISTEN="1" if listen else "0",
         SCHEDULER_HANDLER_MODULES="bench.handlers",
     )
@@ -70,10 +71,9 @@ def measure_raw(url: str, n: int) -> dict:
     """The floor under the same pacing: psycopg alone, one INSERT of a job and its execution
     with a NOTIFY, a listener in another process claiming on each notification (in ms from
     before the INSERT to the claim's return)."""
-
     reset(url)
     listener = subprocess.Popen(
-        [sys.executable, "-m", "bench.raw_listen", url, str(n)],
+        [sys.executable, "-m", "bench.raw_listen", url, str(n), str(CONCURRENCY)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -107,8 +107,8 @@ def run(url: str, *, smoke: bool = False) -> list[Figure]:
     poll = measure(url, n, listen=False)
     raw = measure_raw(url, n)
     workload = (
-        f"{n} jobs enqueued one at a time at {RATE}/s; 1 worker, concurrency 4; start = the"
-        " handler called"
+        f"{n} jobs enqueued one at a time at {RATE}/s; 1 worker, concurrency {CONCURRENCY};"
+        " start = the handler called"
     )
     figures = []
     # From the call: what the caller waits for overall. From the commit: time in the queue,

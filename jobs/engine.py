@@ -350,7 +350,6 @@ def _record_successes(outcomes: list[Outcome], *, worker: Worker, now: datetime)
     postgres = connection.vendor == "postgresql"
     # The one-time jobs whose own run this was complete, from active or paused (a job paused
     # while its run was in flight would otherwise stay paused, waiting on that run forever).
-    sources = sorted(job_sources(JobState.COMPLETED))
     completing = [o.execution.pk for o in outcomes if _is_own_occurrence(o.execution)]
     if postgres:
         update, params = _successes_statement(outcomes, completing, worker=worker, now=now)
@@ -377,6 +376,7 @@ def _record_successes(outcomes: list[Outcome], *, worker: Worker, now: datetime)
         if done_jobs:
             # SQLite: this transaction holds the database's write lock, so the jobs read
             # here are the ones the UPDATE changes.
+            sources = job_sources(JobState.COMPLETED)
             before = dict(
                 Job.objects.filter(pk__in=done_jobs, state__in=sources).values_list("pk", "state")
             )

@@ -162,9 +162,17 @@ def _validate_notifications(fields: dict, errors: dict) -> None:
         add("notify_on", "Events to notify need notify_emails or notify_webhook_url.")
 
 
+def _is_internal(handler: str) -> bool:
+    """Whether `handler` is one of the scheduler's own (notifications, Django tasks)."""
+    try:
+        return get_handler(handler).internal
+    except HandlerNotFound:
+        return False
+
+
 def _refuse_internal(handler: str, owner) -> None:
-    """Internal handlers (notifications, Django tasks) run only jobs the system made."""
-    if owner is not None and get_handler(handler).internal:
+    """Internal handlers run only jobs the system made."""
+    if owner is not None and _is_internal(handler):
         raise ValidationError(
             {"handler": [f"The handler {handler!r} is used by the scheduler only."]}
         )
@@ -172,12 +180,9 @@ def _refuse_internal(handler: str, owner) -> None:
 
 def _refuse_editing_internal(job: Job) -> None:
     """The scheduler's own jobs (a notification to send, a Django task) are not edited: a
-    changed payload would send someone else's mail or run another task."""
-    try:
-        internal = get_handler(job.handler).internal
-    except HandlerNotFound:
-        return  # unregistered: editing it to a known handler is how it is repaired
-    if internal:
+    changed payload would send someone else's mail or run another task. An unregistered
+    handler is not refused: editing it to a known one is how such a job is repaired."""
+    if _is_internal(job.handler):
         raise ValidationError(
             {
                 "handler": [

@@ -221,6 +221,7 @@ def test_insert_of_rows_with_an_expression_goes_through_the_compiler():
 
     worker = Worker(name="w", hostname="h", pid=1, queues=["default"], heartbeat_at=Now())
     sql, params = statements.insert([worker])
+    assert "STATEMENT_TIMESTAMP()" in sql  # the database's clock, as the ORM writes Now()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
     stored_worker = Worker.objects.get(name="w")
