@@ -9,7 +9,7 @@ from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Now
 from django.utils.timezone import now as utcnow
 
-from .states import ExecutionState, JobState, MisfirePolicy, ScheduleType
+from .states import ErrorCode, ExecutionState, JobState, MisfirePolicy, ScheduleType
 
 DEFAULT_QUEUE = "default"
 # The fields a job's schedule is made of (jobs.schedules.Schedule reads these).
@@ -173,6 +173,9 @@ class Execution(models.Model):
     cancel_requested = models.BooleanField(default=False)
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
+    error_code = models.CharField(
+        max_length=20, choices=ErrorCode.choices, blank=True, default=ErrorCode.NONE
+    )
     traceback = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(default=utcnow, editable=False)
 

@@ -100,6 +100,22 @@ EXECUTION_TRANSITIONS: dict[str, frozenset[str]] = {
     ExecutionState.CANCELLED: frozenset(),
 }
 
+class ErrorCode(models.TextChoices):
+    """Why an attempt failed, for rules and figures (the error text is for people)."""
+
+    NONE = "", _("None")
+    # The handler raised.
+    EXCEPTION = "exception", _("Exception")
+    # The handler outlived its timeout and was abandoned.
+    TIMEOUT = "timeout", _("Timeout")
+    # No handler of that name is registered in the worker that claimed it.
+    HANDLER_NOT_FOUND = "handler_not_found", _("Handler not found")
+    # The handler returned something that is not JSON.
+    BAD_RESULT = "bad_result", _("Result not JSON")
+    # Its worker stopped heartbeating; a live worker rescued the attempt.
+    WORKER_LOST = "worker_lost", _("Worker lost")
+
+
 # Claimed by a worker: only that worker (or a rescue, once its lease lapsed) moves these on;
 # anyone else may only ask it to stop.
 HELD_EXECUTION_STATES = frozenset({ExecutionState.RUNNING})
