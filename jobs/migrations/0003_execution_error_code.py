@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
         ),
         # Rescues were known by their message until now: mark the ones already recorded.
         migrations.RunSQL(
-            "UPDATE jobs_execution SET error_code = 'worker_lost' WHERE error LIKE 'Worker lost%%'",
+            "UPDATE jobs_execution SET error_code = 'worker_lost' WHERE error LIKE 'Worker lost%'",
             migrations.RunSQL.noop,
         ),
     ]
