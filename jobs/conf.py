@@ -1,40 +1,79 @@
-"""The scheduler's settings, each with its default, read in one place.
+"""The scheduler's settings and their defaults, read in one place.
+
+Code reads a setting as an attribute of this module::
 
     from jobs import conf
-    conf.WORKER_POLL_SECONDS
 
-Each name reads Django's settings when it is used (so override_settings and tests that
-change settings take effect), and falls back to the default here. scheduler_project.settings
-fills them from the environment; a project that installs the apps without it gets these.
+    lease = timedelta(seconds=conf.WORKER_LEASE_SECONDS)
+
+Each read looks the name up in `django.conf.settings` at that moment, so `override_settings`
+(and pytest-django's `settings` fixture) take effect at once, and falls back to the default
+below when the project's settings do not set it. scheduler_project/settings.py sets every
+name here from the environment variable of the same name, cast like its default, so the
+defaults are written here only. Reading a name that is not listed is an AttributeError: a
+misspelt setting fails where it is read instead of silently taking some default.
 """
+
+import copy
 
 from django.conf import settings
 
 DEFAULTS = {
-    # Workers
+    # --- Workers (`manage.py runworker`) ---
+    # Seconds between a worker's heartbeats; each one renews its lease.
     "WORKER_HEARTBEAT_SECONDS": 5.0,
-    "WORKER_LEASE_SECONDS": 30.0,  # silent this long, a worker's executions are rescued
-    "WORKER_POLL_SECONDS": 1.0,  # materialise and claim at least this often
+    # Seconds a worker may stay silent before live workers rescue what it holds.
+    "WORKER_LEASE_SECONDS": 30.0,
+    # Longest sleep, in seconds, between polls when no NOTIFY arrives.
+    "WORKER_POLL_SECONDS": 1.0,
+    # Seconds SIGTERM waits for running executions before releasing them to the queue.
     "WORKER_SHUTDOWN_GRACE_SECONDS": 30.0,
-    "WORKER_LISTEN": True,  # LISTEN/NOTIFY wake-ups; off behind a transaction pooler
-    "REQUIRE_WORKERS": False,  # /health/ready fails with no live worker
-    # Jobs
+    # PostgreSQL LISTEN/NOTIFY wake-ups; off means polling only (e.g. behind PgBouncer in
+    # transaction pooling mode, which cannot hold a LISTEN).
+    "WORKER_LISTEN": True,
+    # --- Jobs and their runs ---
+    # Seconds a run of a job without its own timeout_seconds may take.
     "JOB_DEFAULT_TIMEOUT_SECONDS": 3600,
+    # Cap, in seconds, of the exponential retry backoff.
     "RETRY_BACKOFF_MAX_SECONDS": 3600,
+    # Seconds late an occurrence may be and still run under the `skip` misfire policy.
     "MISFIRE_GRACE_SECONDS": 60,
+    # Bytes of a job's payload, as JSON.
     "MAX_PAYLOAD_BYTES": 256 * 1024,
-    "NOTIFICATION_QUEUE": "",  # empty: the queue of the job notified about
-    # Built-in handlers
-    "EMAIL_MAX_RECIPIENTS": 50,
-    "CLEANUP_RETENTION_DAYS": 30,
-    "WEBHOOK_ALLOWED_ADDRESSES": [],
-    "WEBHOOK_CA_BUNDLE": "",
+    # Levels of objects and lists in a payload, the payload object itself counting as 1. Far
+    # more than any real payload needs, far below where Python's recursion limit is reached.
+    "MAX_PAYLOAD_DEPTH": 32,
+    # Queue of notification deliveries; empty: the queue of the job they are about.
+    "NOTIFICATION_QUEUE": "",
+    # --- Handlers ---
+    # Extra modules imported at start-up so their @register'ed handlers exist.
     "SCHEDULER_HANDLER_MODULES": [],
+    # Import installed packages' handler modules (entry point group
+    # "django_pgscheduler.handlers").
     "SCHEDULER_HANDLER_ENTRY_POINTS": True,
+    # Modules holding Django @task functions beyond each installed app's `tasks` module.
     "SCHEDULER_TASK_MODULES": [],
-    # Observability
+    # Addresses or networks (e.g. "10.0.5.0/24") the webhook handler may call although they
+    # are loopback, private, link-local or otherwise not public.
+    "WEBHOOK_ALLOWED_ADDRESSES": [],
+    # A PEM file of the CAs webhook TLS certificates are checked against; empty: certifi's.
+    "WEBHOOK_CA_BUNDLE": "",
+    # Recipients (to + cc + bcc) of one email sent by the email handler or a report.
+    "EMAIL_MAX_RECIPIENTS": 50,
+    # Days of finished history the cleanup handler keeps by default.
+    "CLEANUP_RETENTION_DAYS": 30,
+    # --- The REST API ---
+    # Results per page of a list, when the request gives no page_size.
+    "API_PAGE_SIZE": 50,
+    # The largest page_size a request may ask for.
+    "API_MAX_PAGE_SIZE": 500,
+    # --- Operations ---
+    # A bearer token that may read /metrics without being a staff user's; empty: none.
     "METRICS_TOKEN": "",
+    # Seconds of activity the windowed figures of /metrics and `jobsctl stats` cover.
     "METRICS_WINDOW_SECONDS": 300,
+    # /health/ready answers 503 while no worker is live (for deployments that need them).
+    "REQUIRE_WORKERS": False,
 }
 
 
@@ -43,8 +82,9 @@ def __getattr__(name: str):
         default = DEFAULTS[name]
     except KeyError:
         raise AttributeError(f"jobs.conf has no setting {name}") from None
-    return getattr(settings, name, default)
+    # A copy, so a caller that changes a list it was given cannot change the default.
+    return getattr(settings, name) if hasattr(settings, name) else copy.copy(default)
 
 
 def __dir__():
-    return sorted(DEFAULTS)
+    return sorted([*globals(), *DEFAULTS])
