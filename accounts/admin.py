@@ -8,7 +8,6 @@ the trail of which token did what keeps its subject.
 from datetime import timedelta
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
@@ -18,6 +17,7 @@ from django.utils import timezone
 from jobs import audit
 from jobs.admin.common import badge, operator
 
+from . import conf
 from .models import ApiToken, User
 
 admin.site.register(User, UserAdmin)
@@ -86,7 +86,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         return () if obj is None else self.readonly_fields
 
     def get_changeform_initial_data(self, request):
-        expires = timezone.now() + timedelta(hours=settings.API_TOKEN_TTL_HOURS)
+        expires = timezone.now() + timedelta(hours=conf.API_TOKEN_TTL_HOURS)
         return {
             "expires_at": expires,
             "user": request.user.pk,

@@ -7,7 +7,6 @@ address (the `register` and `login` rates) and take no credentials.
 
 from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model, password_validation
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -23,6 +22,7 @@ from jobs import audit
 from jobs.api.query import StrictQueryMixin
 from jobs.api.serializers import StrictFieldsMixin
 
+from . import conf
 from .models import ApiToken
 from .throttles import LoginThrottle, RegisterThrottle
 
@@ -32,7 +32,7 @@ SIGN_IN_VIA = "API sign-in"  # audit `via` of tokens issued for a username and p
 
 def token_issue(*, user, name: str = "") -> tuple[ApiToken, str]:
     """Issue a token for `user` that expires after API_TOKEN_TTL_HOURS; return it and its secret."""
-    expires_at = timezone.now() + timedelta(hours=settings.API_TOKEN_TTL_HOURS)
+    expires_at = timezone.now() + timedelta(hours=conf.API_TOKEN_TTL_HOURS)
     return ApiToken.issue(user=user, name=name, expires_at=expires_at)
 
 
@@ -152,7 +152,7 @@ class RegisterView(PublicView):
     )
     def post(self, request):
         """Create an account and return it with a new token (403 when registration is off)."""
-        if not settings.ALLOW_REGISTRATION:
+        if not conf.ALLOW_REGISTRATION:
             raise PermissionDenied("Registration is switched off on this server.")
         serializer = RegisterSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -7,12 +7,12 @@ with a conditional UPDATE, so a busy client costs no write per request.
 
 from datetime import timedelta
 
-from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
+from . import conf
 from .models import ApiToken, hash_token
 
 KEYWORDS = (b"bearer", b"token")
@@ -61,7 +61,7 @@ class ApiTokenAuthentication(BaseAuthentication):
 
 def touch(token: ApiToken, *, now) -> None:
     """Record that `token` was used, unless that was recorded recently."""
-    interval = timedelta(seconds=settings.API_TOKEN_TOUCH_SECONDS)
+    interval = timedelta(seconds=conf.API_TOKEN_TOUCH_SECONDS)
     if token.last_used_at is not None and token.last_used_at > now - interval:
         return
     # Conditional, so concurrent requests with the same token write once between them.

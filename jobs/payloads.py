@@ -7,18 +7,8 @@ So the depth is measured first, with an explicit stack, and a payload nested dee
 MAX_PAYLOAD_DEPTH is refused before anything else walks it.
 """
 
-from django.conf import settings
-
+from jobs import conf
 from jobs.exceptions import ValidationError
-
-# Objects and lists, the payload object itself counting as 1. Far more than any real
-# payload needs, and far below where Python's recursion limit is reached.
-MAX_PAYLOAD_DEPTH = 32
-
-
-def max_payload_depth() -> int:
-    """Return the deepest nesting a payload may have (the MAX_PAYLOAD_DEPTH setting)."""
-    return getattr(settings, "MAX_PAYLOAD_DEPTH", MAX_PAYLOAD_DEPTH)
 
 
 def nested_deeper_than(value, limit: int) -> bool:
@@ -40,13 +30,14 @@ def nested_deeper_than(value, limit: int) -> bool:
 
 def depth_problem(payload, *, limit: int | None = None) -> str | None:
     """Return why `payload` (or any field's value) nests too deep, or None if it does not."""
-    limit = max_payload_depth() if limit is None else limit
+    limit = conf.MAX_PAYLOAD_DEPTH if limit is None else limit
     return too_deep_message(limit) if nested_deeper_than(payload, limit) else None
 
 
 def too_deep_message(limit: int | None = None) -> str:
     """Return the message for a value that nests deeper than `limit` (default: the setting)."""
-    return f"Nested too deeply: at most {limit or max_payload_depth()} levels of objects and lists."
+    limit = limit or conf.MAX_PAYLOAD_DEPTH
+    return f"Nested too deeply: at most {limit} levels of objects and lists."
 
 
 def check_depth(payload) -> None:

@@ -9,10 +9,10 @@ import logging
 import threading
 import time
 
-from django.conf import settings
 from django.db import DatabaseError, ProgrammingError, connection
 from django.db.migrations.loader import MigrationLoader
 
+from jobs import conf
 from jobs.models import Worker
 
 logger = logging.getLogger("ops.health")
@@ -79,7 +79,7 @@ def _check() -> tuple[bool, dict]:
         return False, checks
     checks["database"] = {"ok": True}
     checks["migrations"] = {"ok": not pending, "pending": pending[:20]}
-    required = settings.REQUIRE_WORKERS
+    required = conf.REQUIRE_WORKERS
     try:
         live = Worker.objects.alive().count()
     except DatabaseError as exc:

@@ -6,7 +6,6 @@ REQUIRE_WORKERS is set. /metrics is for staff (session or API token) or for a sc
 holding METRICS_TOKEN.
 """
 
-from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpResponse, JsonResponse
 from django.utils.crypto import constant_time_compare
@@ -14,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from accounts.models import ApiToken, hash_token
+from jobs import conf
 
 from . import metrics as metrics_page
 from .health import readiness
@@ -52,7 +52,7 @@ def metrics_denial(request) -> JsonResponse | None:
     scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
     credential = credential.strip()
     if scheme.lower() in ("bearer", "token") and credential:
-        if settings.METRICS_TOKEN and constant_time_compare(credential, settings.METRICS_TOKEN):
+        if conf.METRICS_TOKEN and constant_time_compare(credential, conf.METRICS_TOKEN):
             return None
         user = _api_token_user(credential)
         if user is None:

@@ -5,9 +5,10 @@ rather than silently replaced. A `page` that is not a number from 1 on is a 400 
 past the end is a 404.
 """
 
-from django.conf import settings
 from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
+
+from jobs import conf
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
@@ -17,11 +18,11 @@ class PageNumberPagination(pagination.PageNumberPagination):
     # Read per request, so the settings (and tests overriding them) apply without a restart.
     @property
     def page_size(self) -> int:
-        return settings.API_PAGE_SIZE
+        return conf.API_PAGE_SIZE
 
     @property
     def max_page_size(self) -> int:
-        return settings.API_MAX_PAGE_SIZE
+        return conf.API_MAX_PAGE_SIZE
 
     def get_page_number(self, request, paginator):
         raw = request.query_params.get(self.page_query_param, "1")

@@ -3,7 +3,7 @@
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
-from jobs import payloads
+from jobs import conf, payloads
 
 # Levels of objects and lists in a request body. A field's value one level down may nest
 # up to MAX_PAYLOAD_DEPTH and get a field error past it; deeper than this, the body is
@@ -13,7 +13,7 @@ MAX_BODY_DEPTH = 64
 
 def max_body_depth() -> int:
     """Return how deep a request body may nest: never less than a payload may, plus one."""
-    return max(MAX_BODY_DEPTH, payloads.max_payload_depth() + 1)
+    return max(MAX_BODY_DEPTH, conf.MAX_PAYLOAD_DEPTH + 1)
 
 
 class JSONParser(parsers.JSONParser):

@@ -2,9 +2,9 @@
 
 import pytest
 
+from jobs import conf
 from jobs.api.serializers import JobSerializer
 from jobs.models import Job
-from jobs.payloads import MAX_PAYLOAD_DEPTH
 
 pytestmark = pytest.mark.django_db
 
@@ -150,21 +150,23 @@ def assert_error_shape(response, status: int) -> dict:
 
 @pytest.mark.parametrize("kind", ["objects", "lists"])
 def test_a_payload_at_the_depth_limit_is_accepted(alice, kind):
-    response = post_text(alice, deep_job_body(kind, MAX_PAYLOAD_DEPTH))
+    response = post_text(alice, deep_job_body(kind, conf.MAX_PAYLOAD_DEPTH))
 
     assert response.status_code == 201, response.json()
     assert Job.objects.count() == 1
 
 
 @pytest.mark.parametrize("kind", ["objects", "lists"])
-@pytest.mark.parametrize("depth", [MAX_PAYLOAD_DEPTH + 1, 60])
+@pytest.mark.parametrize("depth", [conf.MAX_PAYLOAD_DEPTH + 1, 60])
 def test_a_payload_past_the_depth_limit_is_a_field_error(alice, kind, depth):
     response = post_text(alice, deep_job_body(kind, depth))
 
     body = assert_error_shape(response, 400)
     assert body["code"] == "invalid"
     assert body["errors"] == {
-        "payload": [f"Nested too deeply: at most {MAX_PAYLOAD_DEPTH} levels of objects and lists."]
+        "payload": [
+            f"Nested too deeply: at most {conf.MAX_PAYLOAD_DEPTH} levels of objects and lists."
+        ]
     }
     assert not Job.objects.exists()
 
@@ -212,7 +214,7 @@ def nested_value(kind: str, levels: int):
 
 
 @pytest.mark.parametrize("kind", ["objects", "lists"])
-@pytest.mark.parametrize("depth", [MAX_PAYLOAD_DEPTH + 1, 400, 10_000])
+@pytest.mark.parametrize("depth", [conf.MAX_PAYLOAD_DEPTH + 1, 400, 10_000])
 def test_the_serializer_refuses_a_deep_payload_without_recursing(kind, depth):
     # Python callers hand the serializer objects no parser has bounded.
     payload = {"mode": "succeed", "value": nested_value(kind, depth - 1)}

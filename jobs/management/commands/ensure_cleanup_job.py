@@ -1,9 +1,9 @@
 """`manage.py ensure_cleanup_job`: make sure the recurring cleanup job exists (idempotent)."""
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from jobs import conf
 from jobs.exceptions import ValidationError
 from jobs.inprocess import schedule
 from jobs.models import Job
@@ -64,5 +64,5 @@ class Command(BaseCommand):
                 )
         except ValidationError as exc:
             raise CommandError(str(exc)) from None
-        days = retention_days or settings.CLEANUP_RETENTION_DAYS
+        days = retention_days or conf.CLEANUP_RETENTION_DAYS
         self.stdout.write(f"Cleanup job created: {job.pk} ({cron}, keeping {days} days).")
