@@ -1,4 +1,4 @@
-"""The Prometheus exposition of ops.stats, built with prometheus_client.
+"""The Prometheus exposition of the scheduler's figures (jobs.selectors), via prometheus_client.
 
 A collector on a registry of its own, filled at scrape time from one Snapshot: nothing is
 counted in process memory, so gunicorn's worker processes need no shared multiprocess
@@ -12,7 +12,8 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from .stats import DURATION_BUCKETS, OUTCOMES, Snapshot, snapshot
+from jobs.selectors.activity import DURATION_BUCKETS, OUTCOMES
+from jobs.selectors.snapshot import Snapshot, snapshot
 
 PREFIX = "scheduler"
 

@@ -4,28 +4,13 @@ The SVG is built from numbers only; labels pass through format_html, so nothing 
 reaches the markup unescaped.
 """
 
-from dataclasses import dataclass
-
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from jobs.selectors.series import Bucket
+
 WIDTH, HEIGHT = 560, 170  # the viewBox; the page scales it to its column
 PAD_LEFT, PAD_BOTTOM, PAD_TOP = 40, 22, 10
-
-
-@dataclass
-class Bucket:
-    label: str  # shown under some bars: "14:05"
-    succeeded: int = 0
-    failed: int = 0  # failed and dead attempts
-
-    @property
-    def total(self) -> int:
-        return self.succeeded + self.failed
-
-    @property
-    def failure_rate(self) -> float | None:
-        return self.failed / self.total if self.total else None
 
 
 def throughput_chart(buckets: list[Bucket], *, title: str, label_every: int) -> SafeString:

@@ -1,18 +1,16 @@
 """Query filters for the lists. A value that does not parse is a 400 naming the parameter."""
 
-from datetime import UTC, timedelta
+from datetime import UTC
 
 import django_filters as filters
 from django import forms
-from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from jobs.models import Execution, Job, Worker
+from jobs.selectors import workers
 from jobs.states import ExecutionState, JobState, ScheduleType
-
-from .serializers import WORKER_STATUSES
 
 
 class AwareDateTimeField(forms.DateTimeField):
@@ -109,17 +107,11 @@ class ExecutionFilter(filters.FilterSet):
 
 
 class WorkerFilter(filters.FilterSet):
-    status = filters.ChoiceFilter(choices=[(s, s) for s in WORKER_STATUSES], method="by_status")
+    status = filters.ChoiceFilter(choices=[(s, s) for s in workers.STATUSES], method="by_status")
 
     class Meta:
         model = Worker
         fields = ()
 
     def by_status(self, queryset, name, value):
-        lease_start = timezone.now() - timedelta(seconds=settings.WORKER_LEASE_SECONDS)
-        if value == "stopped":
-            return queryset.filter(stopped_at__isnull=False)
-        live = queryset.filter(stopped_at__isnull=True)
-        if value == "alive":
-            return live.filter(heartbeat_at__gte=lease_start)
-        return live.filter(heartbeat_at__lt=lease_start)
+        return workers.with_status(queryset, value)

@@ -14,7 +14,9 @@ from rest_framework.views import APIView
 
 from handlers.registry import all_handlers, get_handler
 from jobs.exceptions import HandlerNotFound
-from jobs.models import Execution, Job, Worker
+from jobs.models import Execution, Job
+from jobs.selectors.stats import stats_for
+from jobs.selectors.workers import worker_rows
 from jobs.services import (
     execution_cancel,
     execution_retry,
@@ -31,7 +33,6 @@ from jobs.services import (
 from . import examples, serializers
 from .filters import ExecutionFilter, JobFilter, WorkerFilter
 from .query import StrictQueryMixin
-from .stats import stats_for
 
 
 @extend_schema_view(
@@ -259,8 +260,7 @@ class WorkerViewSet(StrictQueryMixin, viewsets.ReadOnlyModelViewSet):
     filterset_class = WorkerFilter
 
     def get_queryset(self):
-        # Explicit order: Meta.ordering does not apply to a GROUP BY query.
-        return Worker.objects.with_running().order_by("-started_at", "-pk")
+        return worker_rows(everyone=True)
 
 
 class StatsView(StrictQueryMixin, APIView):

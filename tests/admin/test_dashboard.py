@@ -3,8 +3,8 @@
 import pytest
 from django.utils import timezone
 
-from jobs.admin.dashboard import series
 from jobs.models import Worker
+from jobs.selectors.series import outcome_series
 from jobs.states import ExecutionState
 
 pytestmark = pytest.mark.django_db
@@ -52,7 +52,7 @@ def test_the_charts_count_outcomes_per_bucket(history):
 
     from django.db.models.functions import TruncMinute
 
-    buckets = series(
+    buckets = outcome_series(
         now=timezone.now(), span=timedelta(hours=1), bucket=timedelta(minutes=5), trunc=TruncMinute
     )
 

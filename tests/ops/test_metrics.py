@@ -89,7 +89,11 @@ def test_metrics_figures_match_the_rows_in_the_database(client, token_settings):
     make_execution(probe, ExecutionState.FAILED, took=0.05, error="RuntimeError: boom")
     make_execution(probe, ExecutionState.DEAD, took=12, attempt=2, error="RuntimeError: boom")
     make_execution(
-        probe, ExecutionState.FAILED, took=40, error="Worker lost: no heartbeat for 30 s."
+        probe,
+        ExecutionState.FAILED,
+        took=40,
+        error="Worker lost: no heartbeat for 30 s.",
+        error_code="worker_lost",
     )
     make_execution(probe, ExecutionState.CANCELLED)
     # Outside the window: counted only among the dead letters.
@@ -159,7 +163,7 @@ def test_metrics_figures_match_the_rows_in_the_database(client, token_settings):
     assert value(samples, "scheduler_metrics_window_seconds") == 300
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the rescue runs on a connection of its own
 def test_an_engine_rescue_counts_as_a_rescue_and_queues_a_retry(client, token_settings):
     job = make_job()
     lost = Worker.objects.create(
@@ -167,7 +171,8 @@ def test_an_engine_rescue_counts_as_a_rescue_and_queues_a_retry(client, token_se
     )
     make_execution(job, ExecutionState.RUNNING, worker=lost)
 
-    assert engine.executions_rescue_stale() == 1
+    with engine.connect() as conn:
+        assert engine.executions_rescue_stale(conn) == 1
 
     samples = scrape(client, **BEARER)
     assert value(samples, "scheduler_rescues", handler="probe") == 1

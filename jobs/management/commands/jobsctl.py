@@ -21,14 +21,15 @@ import re
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
-from django.db.models import Count, Q
 
 from jobs import audit, services
 from jobs.exceptions import SchedulerError
-from jobs.models import Execution, Job, Worker
+from jobs.management import cli
+from jobs.models import Execution, Job
+from jobs.selectors.activity import OUTCOMES
+from jobs.selectors.snapshot import snapshot
+from jobs.selectors.workers import worker_rows
 from jobs.states import ExecutionState, JobState
-from ops import cli
-from ops.stats import OUTCOMES, snapshot
 
 _HEX = re.compile(r"^[0-9a-f]{1,32}$")
 _EXECUTION_ID = re.compile(r"^[0-9]{1,18}$")
@@ -298,7 +299,7 @@ class Command(BaseCommand):
                     "finished": h.finished,
                     "retries": h.retries,
                     "rescues": h.rescues,
-                    "mean_duration_seconds": _mean(h.duration_sum, h.duration_count),
+                    "mean_duration_seconds": h.mean_duration_seconds,
                     "dead_letters": h.dead_letters,
                 }
                 for name, h in snap.handlers.items()
@@ -326,7 +327,7 @@ class Command(BaseCommand):
                 *(h.finished[o] for o in OUTCOMES),
                 h.retries,
                 h.rescues,
-                _duration_text(_mean(h.duration_sum, h.duration_count)),
+                _duration_text(h.mean_duration_seconds),
                 h.dead_letters,
             ]
             for name, h in snap.handlers.items()
@@ -336,16 +337,7 @@ class Command(BaseCommand):
         self.emit(data, "\n".join(lines))
 
     def do_workers(self, *, everyone, host, check, **_):
-        workers = Worker.objects.order_by("-started_at")
-        if not everyone:
-            workers = workers.alive()
-        if host:
-            workers = workers.filter(hostname=host)
-        workers = list(
-            workers.annotate(
-                running=Count("executions", filter=Q(executions__state=ExecutionState.RUNNING))
-            )[:200]
-        )
+        workers = list(worker_rows(everyone=everyone, host=host)[:200])
         text = (
             cli.table(cli.WORKER_HEADERS, [cli.worker_row(w, w.running) for w in workers])
             if workers
@@ -354,10 +346,6 @@ class Command(BaseCommand):
         self.emit([cli.worker_data(w, w.running) for w in workers], text)
         if check and not any(w.status == "alive" for w in workers):
             raise CommandError("No live worker" + (f" on {host}." if host else "."))
-
-
-def _mean(total: float, count: int) -> float | None:
-    return round(total / count, 6) if count else None
 
 
 def _duration_text(seconds: float | None) -> str | None:

@@ -1,0 +1,54 @@
+"""Everything /metrics and `jobsctl stats` show, read from the database at one moment.
+
+The database is the only state, so every web process on every host gives the same answer,
+a restart loses nothing, and no worker needs an exporter of its own. Activity figures cover
+a sliding window of METRICS_WINDOW_SECONDS.
+"""
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.utils import timezone
+
+from jobs import conf
+
+from .activity import HandlerFigures, handler_activity
+from .counts import job_counts
+from .queues import QueueFigures, queue_figures
+from .workers import fleet
+
+
+@dataclass
+class Snapshot:
+    taken_at: datetime
+    window_seconds: int
+    jobs: dict[str, int]
+    queues: dict[str, QueueFigures]
+    handlers: dict[str, HandlerFigures]
+    workers_alive: int
+    worker_slots: int  # the summed concurrency of live workers
+    collect_seconds: float = 0.0
+
+    @property
+    def dead_letters(self) -> int:
+        return sum(h.dead_letters for h in self.handlers.values())
+
+
+def snapshot(*, now: datetime | None = None, window_seconds: int | None = None) -> Snapshot:
+    """Read the scheduler's figures from the database (six short queries)."""
+    started = time.monotonic()
+    now = now or timezone.now()
+    window_seconds = window_seconds or conf.METRICS_WINDOW_SECONDS
+    jobs = job_counts()
+    live = fleet(now=now)
+    return Snapshot(
+        taken_at=now,
+        window_seconds=window_seconds,
+        jobs=jobs,
+        queues=queue_figures(now=now, served=live.served),
+        handlers=handler_activity(since=now - timedelta(seconds=window_seconds)),
+        workers_alive=live.alive,
+        worker_slots=live.slots,
+        collect_seconds=time.monotonic() - started,
+    )

@@ -1,0 +1,52 @@
+"""Workers: which are live, what each holds, and the slots the live ones offer.
+
+Whether a worker is live is the model's rule (`Worker.objects.alive()`: not stopped, and a
+heartbeat within WORKER_LEASE_SECONDS); everything here reads through it.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from jobs.models import Worker
+
+STATUSES = ("alive", "stale", "stopped")
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """The live workers taken together."""
+
+    alive: int
+    slots: int  # the summed concurrency of live workers
+    served: frozenset[str]  # the queues they take from
+
+
+def fleet(*, now: datetime | None = None) -> Fleet:
+    """Return how many workers are live, their slots and the queues they serve (one query)."""
+    rows = list(Worker.objects.alive(now=now).values_list("concurrency", "queues"))
+    return Fleet(
+        alive=len(rows),
+        slots=sum(concurrency for concurrency, _ in rows),
+        served=frozenset(name for _, names in rows for name in names or []),
+    )
+
+
+def worker_rows(*, everyone: bool = False, host: str | None = None) -> QuerySet:
+    """Return workers newest first, each with `running`: the live ones, or all of them."""
+    rows = Worker.objects.all() if everyone else Worker.objects.alive()
+    if host:
+        rows = rows.filter(hostname=host)
+    # Explicit order: Meta.ordering does not apply to the annotated query.
+    return rows.with_running().order_by("-started_at", "-pk")
+
+
+def with_status(queryset: QuerySet, status: str) -> QuerySet:
+    """Return the workers of `queryset` whose status (one of STATUSES) is `status`."""
+    if status == "stopped":
+        return queryset.filter(stopped_at__isnull=False)
+    alive = Worker.objects.alive().values("pk")
+    if status == "alive":
+        return queryset.filter(pk__in=alive)
+    return queryset.filter(stopped_at__isnull=True).exclude(pk__in=alive)
