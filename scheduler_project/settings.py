@@ -3,6 +3,7 @@
 Every knob an operator may turn is an environment variable; the README has the table.
 """
 
+import warnings
 from pathlib import Path
 
 import environ
@@ -82,34 +83,43 @@ TEMPLATES = [
 WSGI_APPLICATION = "scheduler_project.wsgi.application"
 ASGI_APPLICATION = "scheduler_project.asgi.application"
 
-# PostgreSQL in production (DATABASE_URL=postgres://...); SQLite is the one-host default.
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {
-            # Every transaction takes the write lock up front, so a claim (select, then
-            # update) cannot interleave with another process's claim: SQLite's stand-in for
-            # FOR UPDATE SKIP LOCKED on a single host.
-            "transaction_mode": "IMMEDIATE",
-            "timeout": 20,  # seconds to wait for the write lock
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        }
+# PostgreSQL only: its row locks, SKIP LOCKED, LISTEN/NOTIFY and prepared statements are the
+# engine. `make run` exports the embedded server's URL when DATABASE_URL is not set (see
+# scheduler_project.embedded_db).
+if not env.str("DATABASE_URL", default=""):
+    raise ImproperlyConfigured(
+        "DATABASE_URL is not set: run `make run` (it starts the embedded PostgreSQL), or set "
+        "DATABASE_URL=postgres://user:password@host:port/name."
     )
-else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # psycopg prepares a statement bound on the server (jobs.statements.bound_cursor: the
-    # claim, recording successes, an enqueue) after this many runs on one connection.
-    # "none" never prepares, for a pool in transaction mode that does not keep prepared
-    # statements (PgBouncer < 1.21).
-    _prepare = env.str("DATABASE_PREPARE_THRESHOLD", default="5").strip().lower()
-    if _prepare not in ("", "none") and not _prepare.isdigit():
-        raise ImproperlyConfigured(
-            f"DATABASE_PREPARE_THRESHOLD must be a whole number or none, not {_prepare!r}."
-        )
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-        "prepare_threshold", int(_prepare) if _prepare.isdigit() else None
+try:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an unknown scheme is refused below, in one line
+        DATABASES = {"default": env.db("DATABASE_URL")}
+except ValueError as exc:  # e.g. a port that is not a number
+    raise ImproperlyConfigured(f"DATABASE_URL is not a valid URL: {exc}") from None
+if DATABASES["default"].get("ENGINE") != "django.db.backends.postgresql":
+    _url = env.str("DATABASE_URL")
+    _what = f"a {_url.partition('://')[0]}:// URL" if "://" in _url else "not a URL"
+    raise ImproperlyConfigured(
+        f"DATABASE_URL is {_what}: this scheduler runs on PostgreSQL only "
+        "(postgres://user:password@host:port/name)."
     )
+_options = DATABASES["default"].setdefault("OPTIONS", {})
+# A unix socket directory given as ?host=/dir (the embedded server's URL) is the HOST.
+if not DATABASES["default"]["HOST"] and "host" in _options:
+    DATABASES["default"]["HOST"] = _options.pop("host")
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# psycopg prepares a statement bound on the server (jobs.statements.bound_cursor: the claim,
+# recording successes, an enqueue) after this many runs on one connection. "none" never
+# prepares, for a pool in transaction mode that does not keep prepared statements
+# (PgBouncer < 1.21).
+_prepare = env.str("DATABASE_PREPARE_THRESHOLD", default="5").strip().lower()
+if _prepare not in ("", "none") and not _prepare.isdigit():
+    raise ImproperlyConfigured(
+        f"DATABASE_PREPARE_THRESHOLD must be a whole number or none, not {_prepare!r}."
+    )
+_options.setdefault("prepare_threshold", int(_prepare) if _prepare.isdigit() else None)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"

@@ -5,7 +5,9 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 from django.db import connection
@@ -35,7 +37,29 @@ def database_url() -> str:
     password = f":{s['PASSWORD']}" if s["PASSWORD"] else ""
     host = s["HOST"] or "127.0.0.1"
     port = s["PORT"] or 5432
+    if host.startswith("/"):  # a unix socket directory (the embedded server)
+        socket = f"host={quote(host, safe='/')}" + (f"&port={s['PORT']}" if s["PORT"] else "")
+        return f"postgres://{user}{password}@/{s['NAME']}?{socket}"
     return f"postgres://{user}{password}@{host}:{port}/{s['NAME']}"
+
+
+@pytest.fixture
+def scratch_database():
+    """A database of the test's own on the suite's server, made empty and dropped after.
+
+    Yields its URL: for commands run in subprocesses under the project's own settings.
+    """
+    import psycopg
+
+    server = os.environ["DATABASE_URL"]
+    name = f"scratch_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 class WorkerProcess:

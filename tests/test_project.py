@@ -1,21 +1,23 @@
-"""The project as a whole: migrations in step with models, checks clean, commands fail clearly."""
+"""The project as a whole: migrations in step with models, checks clean, commands fail clearly,
+PostgreSQL only, and `make run` on the embedded server."""
 
 import os
 import pty
 import select
 import shutil
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
 from io import StringIO
 from pathlib import Path
 
+import psutil
 import pytest
 from django.core.management import call_command
 
 from tests.conftest import ROOT
+from tests.pgserver import server_processes
 
 
 def manage(*args, env=None):
@@ -53,11 +55,11 @@ def test_runworker_refuses_bad_options_with_one_line(args, message):
     assert "Traceback" not in result.stderr
 
 
-def test_runworker_on_an_unmigrated_database_exits_with_one_line(tmp_path):
+def test_runworker_on_an_unmigrated_database_exits_with_one_line(scratch_database):
     env = {
         "DJANGO_SETTINGS_MODULE": "scheduler_project.settings",
         "DEBUG": "1",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}",
+        "DATABASE_URL": scratch_database,
     }
     result = manage("runworker", "--burst", env=env)
     assert result.returncode == 1
@@ -70,6 +72,26 @@ def test_settings_refuse_to_start_without_a_secret_key_when_debug_is_off():
     result = manage("check", env=env)
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "sqlite:///db.sqlite3",
+            "DATABASE_URL is a sqlite:// URL: this scheduler runs on PostgreSQL",
+        ),
+        ("mysql://app@127.0.0.1/app", "DATABASE_URL is a mysql:// URL: this scheduler runs on"),
+        ("", "DATABASE_URL is not set: run `make run` (it starts the embedded PostgreSQL)"),
+    ],
+)
+def test_settings_refuse_any_database_but_postgresql_with_one_line(url, message):
+    env = {"DJANGO_SETTINGS_MODULE": "scheduler_project.settings", "DEBUG": "1"}
+    result = manage("check", env={**env, "DATABASE_URL": url})
+    assert result.returncode != 0
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_settings_refuse_a_prepare_threshold_that_is_not_a_number():
@@ -99,43 +121,56 @@ def test_createadmin_prints_a_password_once(django_user_model):
     assert "already exists" in second.getvalue()
 
 
-def test_the_embedded_sqlite_setup_migrates_and_runs_a_job(tmp_path):
-    """What `make run` uses: SQLite with IMMEDIATE transactions, workers polling."""
-    env = {
-        "DJANGO_SETTINGS_MODULE": "scheduler_project.settings",
-        "DEBUG": "1",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-    }
-    assert manage("migrate", "--noinput", env=env).returncode == 0
+def without_database_url() -> dict:
+    """The test run's environment, less DATABASE_URL: what `make run` starts from."""
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    return {**env, "DJANGO_SETTINGS_MODULE": "scheduler_project.settings", "DEBUG": "1"}
+
+
+def embedded(data: Path, *command: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run `command` under the launcher on the embedded server with its data in `data`."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scheduler_project.embedded_db",
+            "--data",
+            str(data),
+            "--",
+            *command,
+        ],
+        cwd=ROOT,
+        env=without_database_url(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.slow
+def test_the_embedded_postgresql_setup_migrates_and_runs_a_job(tmp_path):
+    """What `make run` uses without DATABASE_URL: the embedded server, two workers."""
     create = (
         "from django.utils import timezone; from jobs import services\n"
         "for i in range(20):\n"
         "    services.job_create(name=f'j{i}', handler='noop', schedule_type='once',"
         " run_at=timezone.now())\n"
     )
-    assert manage("shell", "-c", create, env=env).returncode == 0
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "manage.py", "runworker", "--burst", "--concurrency", "3"],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    for worker in workers:
-        out, _ = worker.communicate(timeout=60)
-        assert worker.returncode == 0, out
     count = (
         "from jobs.models import Execution, Job\n"
         "print(sorted(set(Execution.objects.values_list('state', flat=True))),"
         " Execution.objects.count(), sorted(set(Job.objects.values_list('state', flat=True))))"
     )
-    result = manage("shell", "-c", count, env=env)
-    # The one-time jobs are completed too (on SQLite the UUIDs come back as text).
+    script = (
+        'set -e; py="$1"; "$py" manage.py migrate --noinput -v 0; "$py" manage.py shell -c "$2"\n'
+        '"$py" manage.py runworker --burst --concurrency 3 & one=$!\n'
+        '"$py" manage.py runworker --burst --concurrency 3 & two=$!\n'
+        'wait $one; wait $two; "$py" manage.py shell -c "$3"'
+    )
+    result = embedded(tmp_path / "pgdata", "sh", "-c", script, "sh", sys.executable, create, count)
+    assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "['succeeded'] 20 ['completed']"
+    assert "Embedded PostgreSQL: stopped" in result.stderr
 
 
 class Terminal:
@@ -181,40 +216,57 @@ class Terminal:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not shutil.which("make"), reason="make is not installed")
-def test_make_run_stops_its_worker_gracefully_on_one_ctrl_c(tmp_path):
-    """One Ctrl-C: the server stops, the worker gets one signal and finishes its job."""
+def test_make_run_stops_its_worker_gracefully_and_the_embedded_server_on_one_ctrl_c(tmp_path):
+    """One Ctrl-C: the server stops, the worker gets one signal and finishes its job, and
+    then the embedded PostgreSQL stops, its data kept."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    db = tmp_path / "db.sqlite3"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "scheduler_project.settings",
-        "DEBUG": "1",
-        "DATABASE_URL": f"sqlite:///{db}",
-        "PYTHONUNBUFFERED": "1",
-        "WORKER_SHUTDOWN_GRACE_SECONDS": "10",
-    }
-    assert manage("migrate", "--noinput", env=env).returncode == 0
+    data = tmp_path / "pgdata"
     create = (
         "from django.utils import timezone; from jobs import services\n"
         "services.job_create(name='s', handler='sleep', payload={'seconds': 2},"
         " schedule_type='once', run_at=timezone.now())\n"
     )
-    assert manage("shell", "-c", create, env=env).returncode == 0
+    script = 'set -e; "$1" manage.py migrate --noinput -v 0; "$1" manage.py shell -c "$2"'
+    prepared = embedded(data, "sh", "-c", script, "sh", sys.executable, create)
+    assert prepared.returncode == 0, prepared.stderr
+
+    env = {**without_database_url(), "PYTHONUNBUFFERED": "1", "WORKER_SHUTDOWN_GRACE_SECONDS": "10"}
     # STAMP= : the virtualenv this suite runs in is used as it is, never reinstalled.
     bin_dir = Path(sys.executable).parent
     argv = ["make", "-s", "run", "STAMP=", f"BIN={bin_dir}", f"ADDR=127.0.0.1:{port}"]
-    terminal = Terminal(argv, cwd=ROOT, env=env)
-    terminal.wait_for(b"Execution started", b"Quit the server", timeout=30)
+    terminal = Terminal([*argv, f"PGDATA_DIR={data}"], cwd=ROOT, env=env)
+    terminal.wait_for(b"Execution started", b"Quit the server", timeout=60)
     terminal.ctrl_c()
-    terminal.wait(timeout=20)
+    terminal.wait(timeout=30)
 
     output = terminal.output.decode(errors="replace")
     assert "Second signal" not in output, output
     assert "Worker stopped" in output, output
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT state FROM jobs_execution").fetchall() == [("succeeded",)]
-        assert conn.execute(
-            "SELECT count(*) FROM jobs_worker WHERE stopped_at IS NULL"
-        ).fetchone() == (0,)
+    assert "Embedded PostgreSQL: stopped" in output, output
+    assert server_processes(data) == []
+    assert workers_on(data) == []
+    # The data is kept: the job ran to its end, and the worker marked itself stopped.
+    states = (
+        "from jobs.models import Execution, Worker\n"
+        "print(list(Execution.objects.values_list('state', flat=True)),"
+        " Worker.objects.filter(stopped_at__isnull=True).count())"
+    )
+    after = embedded(data, sys.executable, "manage.py", "shell", "-c", states)
+    assert after.returncode == 0, after.stderr
+    assert after.stdout.strip().splitlines()[-1] == "['succeeded'] 0"
+
+
+def workers_on(data: Path) -> list[int]:
+    """The pids of runworker processes whose DATABASE_URL leads to the server in `data`."""
+    pids = []
+    for process in psutil.process_iter():
+        try:
+            if "runworker" in process.cmdline() and str(data) in process.environ().get(
+                "DATABASE_URL", ""
+            ):
+                pids.append(process.pid)
+        except psutil.Error:
+            continue
+    return pids

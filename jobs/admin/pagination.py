@@ -25,10 +25,8 @@ class EstimatedCountPaginator(Paginator):
 
 
 def table_estimate(queryset) -> int | None:
-    """The planner's row count of `queryset`'s table, or None where there is none."""
+    """The planner's row count of `queryset`'s table, or None before it has one."""
     connection = connections[queryset.db]
-    if connection.vendor != "postgresql":
-        return None
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",

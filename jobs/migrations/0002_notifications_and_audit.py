@@ -19,13 +19,11 @@ DROP FUNCTION IF EXISTS jobs_auditevent_append_only();
 
 def forbid_changes(apps, schema_editor):
     # PostgreSQL refuses UPDATE and DELETE on the trail itself, whatever the code does.
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(APPEND_ONLY)
+    schema_editor.execute(APPEND_ONLY)
 
 
 def allow_changes(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP_APPEND_ONLY)
+    schema_editor.execute(DROP_APPEND_ONLY)
 
 
 class Migration(migrations.Migration):

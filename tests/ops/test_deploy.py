@@ -2,11 +2,13 @@
 
 The settings read only the environment, so each check runs in a subprocess with the
 environment a production container has (DEBUG=0, a random SECRET_KEY, ALLOWED_HOSTS, a
-DATABASE_URL). A missing SECRET_KEY is tests/test_project.py's.
+DATABASE_URL where no server answers: the check needs no database). A missing SECRET_KEY is
+tests/test_project.py's.
 """
 
 import os
 import secrets
+import socket
 import subprocess
 import sys
 
@@ -31,32 +33,35 @@ PRODUCTION_KNOBS = (
 )
 
 
-def check_deploy(tmp_path, **overrides) -> subprocess.CompletedProcess:
+def check_deploy(**overrides) -> subprocess.CompletedProcess:
     env = {key: value for key, value in os.environ.items() if key not in PRODUCTION_KNOBS}
-    env.update(
-        DJANGO_SETTINGS_MODULE="scheduler_project.settings",
-        DEBUG="0",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        ALLOWED_HOSTS="scheduler.example.com,10.0.0.5",
-        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
-    )
-    env.update(overrides)
-    return subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    with socket.socket() as closed:  # bound, never listening: connecting is refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        env.update(
+            DJANGO_SETTINGS_MODULE="scheduler_project.settings",
+            DEBUG="0",
+            SECRET_KEY=secrets.token_urlsafe(50),
+            ALLOWED_HOSTS="scheduler.example.com,10.0.0.5",
+            # Nothing answers there: the check passes only if it needs no database.
+            DATABASE_URL=f"postgres://scheduler@127.0.0.1:{port}/scheduler",
+        )
+        env.update(overrides)
+        return subprocess.run(
+            [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
 
-def test_check_deploy_is_clean_under_production_settings(tmp_path):
-    result = check_deploy(tmp_path)
+def test_check_deploy_is_clean_under_production_settings_and_needs_no_database():
+    result = check_deploy()
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
     assert result.stderr == ""
-    assert not (tmp_path / "db.sqlite3").exists()  # the check needs no database
 
 
 @pytest.mark.parametrize(
@@ -69,9 +74,9 @@ def test_check_deploy_is_clean_under_production_settings(tmp_path):
         ({"SECRET_KEY": "too-short"}, "security.W009"),
     ],
 )
-def test_check_deploy_reports_each_weakened_setting(tmp_path, overrides, warning):
+def test_check_deploy_reports_each_weakened_setting(overrides, warning):
     """The clean run above is clean because of the production defaults, not despite a check."""
-    result = check_deploy(tmp_path, **overrides)
+    result = check_deploy(**overrides)
     assert result.returncode == 1
     assert warning in result.stderr
     assert "Traceback" not in result.stderr

@@ -1,8 +1,9 @@
 """The container: entrypoint roles, the Gunicorn config (and a real Gunicorn), Dockerfile, compose.
 
 No Docker engine runs here, so the image is never built: the entrypoint runs under sh and
-bash with the virtualenv's python on PATH, against a temporary SQLite database, as the
-image runs it (DEBUG=0, a random SECRET_KEY, scheduler_project.settings).
+bash with the virtualenv's python on PATH, against a fresh PostgreSQL database of the test's
+own on the suite's server, as the image runs it (DEBUG=0, a random SECRET_KEY,
+scheduler_project.settings).
 """
 
 import json
@@ -13,7 +14,6 @@ import secrets
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -23,6 +23,7 @@ import urllib.request
 from pathlib import Path
 
 import gunicorn.config
+import psycopg
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
@@ -54,8 +55,8 @@ pytestmark = pytest.mark.skipif(not SHELLS, reason="no POSIX shell")
 
 
 @pytest.fixture
-def app_env(tmp_path) -> dict:
-    """The environment of a production container, on a fresh SQLite file."""
+def app_env(tmp_path, scratch_database) -> dict:
+    """The environment of a production container, on a fresh, empty database."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -67,7 +68,7 @@ def app_env(tmp_path) -> dict:
         DEBUG="0",
         SECRET_KEY=secrets.token_urlsafe(50),
         ALLOWED_HOSTS="localhost,127.0.0.1",
-        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        DATABASE_URL=scratch_database,
         STATIC_ROOT=str(tmp_path / "static"),
         ROLE_FILE=str(tmp_path / "role"),
         DB_WAIT_SECONDS="1",
@@ -88,13 +89,10 @@ def entrypoint(*args, env, shell="sh", timeout=60):
     )
 
 
-def sqlite_path(env) -> str:
-    return env["DATABASE_URL"].removeprefix("sqlite:///")
-
-
 def tables(env) -> set[str]:
-    with sqlite3.connect(sqlite_path(env)) as db:
-        return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    with psycopg.connect(env["DATABASE_URL"]) as db:
+        rows = db.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        return {row[0] for row in rows}
 
 
 def one_line(text: str) -> str:
@@ -490,6 +488,18 @@ def test_the_dockerfile_collects_static_files_and_has_a_healthcheck_and_entrypoi
         if line.strip() and not line.startswith("#")
     ]
     assert not {"docker", "docker/", "manage.py", "ops", "jobs", "templates"} & set(ignored)
+
+
+def test_the_image_installs_the_django_release_ci_tests_on_its_python():
+    """make test-django6 is the image's stack: the same Python, the same Django pin."""
+    text = (ROOT / "Dockerfile").read_text()
+    python = re.search(r"^ARG PYTHON_VERSION=(\S+)$", text, re.MULTILINE).group(1)
+    django = re.search(r'^ARG DJANGO="([^"]+)"$', text, re.MULTILINE).group(1)
+    build = dockerfile_stages()[0]
+    assert any('pip install -r requirements.txt "$DJANGO"' in run for run in build)
+    makefile = (ROOT / "Makefile").read_text()
+    assert f"grep -x {python})" in makefile  # test-django6 looks for this Python
+    assert f"VENV=.venv-django6 DJANGO='{django}'" in makefile
 
 
 def compose() -> dict:
