@@ -9,6 +9,9 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from accounts import conf as accounts_conf
+from jobs import conf as jobs_conf
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -171,27 +174,22 @@ SECURE_REDIRECT_EXEMPT = env.list("SECURE_REDIRECT_EXEMPT", default=[r"^metrics$
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
-# --- The scheduler. ---
-ALLOW_REGISTRATION = env.bool("ALLOW_REGISTRATION", default=True)
-METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
-METRICS_WINDOW_SECONDS = env.int("METRICS_WINDOW_SECONDS", default=300)
-# /health/ready answers 503 while no worker is live (for deployments that need them).
-REQUIRE_WORKERS = env.bool("REQUIRE_WORKERS", default=False)
-WORKER_HEARTBEAT_SECONDS = env.float("WORKER_HEARTBEAT_SECONDS", default=5.0)
-WORKER_LEASE_SECONDS = env.float("WORKER_LEASE_SECONDS", default=30.0)
-WORKER_POLL_SECONDS = env.float("WORKER_POLL_SECONDS", default=1.0)
-WORKER_SHUTDOWN_GRACE_SECONDS = env.float("WORKER_SHUTDOWN_GRACE_SECONDS", default=30.0)
-# PostgreSQL LISTEN/NOTIFY wake-ups; off means polling only (e.g. behind PgBouncer in
-# transaction pooling mode, which cannot hold a LISTEN).
-WORKER_LISTEN = env.bool("WORKER_LISTEN", default=True)
-# Queue of notification deliveries; empty: the queue of the job they are about.
-NOTIFICATION_QUEUE = env.str("NOTIFICATION_QUEUE", default="")
-JOB_DEFAULT_TIMEOUT_SECONDS = env.int("JOB_DEFAULT_TIMEOUT_SECONDS", default=3600)
-RETRY_BACKOFF_MAX_SECONDS = env.int("RETRY_BACKOFF_MAX_SECONDS", default=3600)
-MISFIRE_GRACE_SECONDS = env.int("MISFIRE_GRACE_SECONDS", default=60)
-MAX_PAYLOAD_BYTES = env.int("MAX_PAYLOAD_BYTES", default=256 * 1024)
-# Extra modules imported at start-up so their @register'ed handlers exist.
-SCHEDULER_HANDLER_MODULES = env.list("SCHEDULER_HANDLER_MODULES", default=[])
+# --- The scheduler and its accounts. Each of their settings is listed, with its default and
+# its unit, in jobs/conf.py or accounts/conf.py, where code reads it; any of them may be set
+# here from the environment variable of the same name, cast like its default.
+
+
+def _from_environment(defaults: dict) -> dict:
+    """Return each setting in `defaults` as the environment sets it, or its default."""
+    return {
+        name: env.get_value(name, cast=type(default), default=default)
+        for name, default in defaults.items()
+    }
+
+
+_scheduler = _from_environment(jobs_conf.DEFAULTS)
+vars().update(_scheduler)
+vars().update(_from_environment(accounts_conf.DEFAULTS))
 
 # json: one object per line with the structured fields (job_id, execution_id, attempt,
 # worker, duration, request_id); text: readable lines for development.
@@ -233,21 +231,7 @@ if LOG_FILE:
     }
     LOGGING["root"]["handlers"].append("file")
 
-# --- Handlers. ---
-# The webhook handler refuses loopback, private, link-local, metadata and other non-public
-# addresses; list here the addresses or networks it may call anyway (e.g. "10.0.5.0/24").
-WEBHOOK_ALLOWED_ADDRESSES = env.list("WEBHOOK_ALLOWED_ADDRESSES", default=[])
-# A PEM file of the CAs webhook TLS certificates are checked against (default: certifi's).
-WEBHOOK_CA_BUNDLE = env.str("WEBHOOK_CA_BUNDLE", default="")
-# The email handler (and emailed reports): at most this many recipients (to + cc + bcc).
-EMAIL_MAX_RECIPIENTS = env.int("EMAIL_MAX_RECIPIENTS", default=50)
-# The cleanup handler's default: finished history older than this many days is deleted.
-CLEANUP_RETENTION_DAYS = env.int("CLEANUP_RETENTION_DAYS", default=30)
-# Installed packages' handler modules (entry point group "django_pgscheduler.handlers").
-SCHEDULER_HANDLER_ENTRY_POINTS = env.bool("SCHEDULER_HANDLER_ENTRY_POINTS", default=True)
-# Modules holding Django @task functions beyond each installed app's `tasks` module.
-SCHEDULER_TASK_MODULES = env.list("SCHEDULER_TASK_MODULES", default=[])
-# Django's Tasks framework (django.tasks on Django 6, the django-tasks backport on 5.2):
+# --- Django's Tasks framework (django.tasks on Django 6, the django-tasks backport on 5.2):
 # `@task` functions are enqueued as jobs and run by `runworker`. QUEUES: [] allows any queue.
 TASKS = {
     "default": {
@@ -258,12 +242,6 @@ TASKS = {
 }
 
 # --- REST API (/api/v1/). ---
-# Tokens: a login token lives this long; last_used_at is written at most once per
-# API_TOKEN_TOUCH_SECONDS per token, so a busy client does not write on every request.
-API_TOKEN_TTL_HOURS = env.int("API_TOKEN_TTL_HOURS", default=30 * 24)
-API_TOKEN_TOUCH_SECONDS = env.int("API_TOKEN_TOUCH_SECONDS", default=60)
-API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=50)
-API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=500)
 # Throttling counts requests in the cache: give every web process the same one (e.g.
 # CACHE_URL=redis://... or dbcache://api_cache after `createcachetable`) or each counts alone.
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
@@ -282,7 +260,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "jobs.api.pagination.PageNumberPagination",
-    "PAGE_SIZE": API_PAGE_SIZE,
+    "PAGE_SIZE": _scheduler["API_PAGE_SIZE"],
     "DEFAULT_THROTTLE_CLASSES": [
         "accounts.throttles.AnonThrottle",
         "accounts.throttles.UserThrottle",
