@@ -14,10 +14,10 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from jobs import audit
-from jobs.admin.common import badge, operator
+from web.display import badge
 
 from . import conf
+from .actors import acting_as, admin_actor
 from .models import ApiToken, User
 
 admin.site.register(User, UserAdmin)
@@ -112,7 +112,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         owner = form.cleaned_data["user"]
         if change or not ApiToken.users_for(request.user).filter(pk=owner.pk).exists():
             raise PermissionDenied  # the form offers only these; a forged POST gets nothing
-        with audit.acting_as(operator(request)):
+        with acting_as(admin_actor(request)):
             token, secret = ApiToken.issue(
                 user=owner,
                 name=form.cleaned_data["name"],
@@ -139,7 +139,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected tokens", permissions=["change"])
     def revoke(self, request, queryset):
         revoked = 0
-        with audit.acting_as(operator(request)):
+        with acting_as(admin_actor(request)):
             for token in queryset:
                 revoked += token.revoke()
         skipped = queryset.count() - revoked

@@ -18,13 +18,13 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from jobs import audit
-from jobs.api.query import StrictQueryMixin
-from jobs.api.serializers import StrictFieldsMixin
+from web.query import StrictQueryMixin
+from web.serializers import StrictFieldsMixin
+from web.throttles import LoginThrottle, RegisterThrottle
 
 from . import conf
+from .actors import Actor, acting_as, actor_for_user
 from .models import ApiToken
-from .throttles import LoginThrottle, RegisterThrottle
 
 User = get_user_model()
 SIGN_IN_VIA = "API sign-in"  # audit `via` of tokens issued for a username and password
@@ -36,12 +36,12 @@ def token_issue(*, user, name: str = "") -> tuple[ApiToken, str]:
     return ApiToken.issue(user=user, name=name, expires_at=expires_at)
 
 
-def signing_in(request, user) -> audit.Actor:
+def signing_in(request, user) -> Actor:
     """Return the audit actor for what signing `user` in does.
 
     Register and log in carry no token, so the request alone would name an anonymous actor.
     """
-    return audit.actor_for_user(user, SIGN_IN_VIA, request.META.get("REMOTE_ADDR"))
+    return actor_for_user(user, SIGN_IN_VIA, request.META.get("REMOTE_ADDR"))
 
 
 # --- Serializers ------------------------------------------------------------------------
@@ -162,7 +162,7 @@ class RegisterView(PublicView):
                 user = User.objects.create_user(
                     username=data["username"], email=data["email"], password=data["password"]
                 )
-                with audit.acting_as(signing_in(request, user)):
+                with acting_as(signing_in(request, user)):
                     token, secret = token_issue(user=user, name="register")
         except IntegrityError:  # the same name, registered between our check and the INSERT
             raise serializers.ValidationError(
@@ -199,7 +199,7 @@ class TokenView(PublicView):
             raise serializers.ValidationError(
                 {"non_field_errors": ["Unable to log in with these credentials."]}
             )
-        with audit.acting_as(signing_in(request, user)):
+        with acting_as(signing_in(request, user)):
             token, secret = token_issue(user=user, name=data["name"])
         return Response(
             IssuedTokenSerializer({"token": secret, "expires_at": token.expires_at}).data

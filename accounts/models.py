@@ -12,6 +12,8 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models, transaction
 from django.utils import timezone
 
+from . import signals
+
 TOKEN_PREFIX_LENGTH = 8  # characters of the secret kept in clear, to tell tokens apart
 
 
@@ -69,8 +71,6 @@ class ApiToken(models.Model):
     @classmethod
     def issue(cls, *, user, name: str = "", expires_at=None) -> tuple["ApiToken", str]:
         """Create a token and return it with its secret, which is not stored."""
-        from jobs import audit
-
         secret = secrets.token_urlsafe(32)
         with transaction.atomic():
             token = cls.objects.create(
@@ -80,11 +80,9 @@ class ApiToken(models.Model):
                 key_hash=hash_token(secret),
                 expires_at=expires_at,
             )
-            audit.record(
-                action="token_created",
-                object_type="token",
-                object_id=token.prefix,
-                owner_id=user.pk,
+            signals.token_created.send(
+                sender=cls,
+                token=token,
                 changes={"name": [None, name], "expires_at": [None, expires_at]},
             )
         return token, secret
@@ -93,11 +91,9 @@ class ApiToken(models.Model):
         """Revoke the token now; return False if it was revoked already.
 
         Every revoke (logout, DELETE auth/tokens/{id}, ...) comes through here, so each is
-        audited once: the conditional UPDATE lets only the first of two racing revokes
-        record an event.
+        signalled (and audited) once: the conditional UPDATE lets only the first of two
+        racing revokes send token_revoked.
         """
-        from jobs import audit
-
         now = timezone.now()
         with transaction.atomic():
             updated = ApiToken.objects.filter(pk=self.pk, revoked_at__isnull=True).update(
@@ -105,12 +101,8 @@ class ApiToken(models.Model):
             )
             if updated:
                 self.revoked_at = now
-                audit.record(
-                    action="token_revoked",
-                    object_type="token",
-                    object_id=self.prefix,
-                    owner_id=self.user_id,
-                    changes={"revoked_at": [None, now]},
+                signals.token_revoked.send(
+                    sender=ApiToken, token=self, changes={"revoked_at": [None, now]}
                 )
         return bool(updated)
 

@@ -1,22 +1,29 @@
 """The audit trail: who changed what, when, and from where.
 
 Services call `record(...)` inside the transaction that makes the change, so an event exists
-exactly when its change does. The actor comes from the request being served (set by
-`AuditContextMiddleware`) or from `acting_as(...)` in commands, scripts and views that sign
-someone in; anything else is "system".
+exactly when its change does. Token events come the same way from accounts' signals (sent
+inside the transaction that issues or revokes the token), received here.
 
-DRF authenticates inside the view, after every middleware has run, but it copies the user
-and the token it authenticated onto the Django request (`request.user`, `request.auth`). The
-actor is read from that request when the change is recorded, inside the view, so an API
-change is attributed to the token's user, "API token <prefix>", with no step of its own.
+Who the actor is (the request being served, or `acting_as(...)`) is accounts.actors' to say;
+its names are re-exported here, beside the rest of the audit trail, for the code that
+records changes. AuditContextMiddleware is in MIDDLEWARE under this module's name.
 """
 
 import json
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.dispatch import receiver
+
+from accounts import signals as accounts_signals
+from accounts.actors import (  # noqa: F401 - re-exported: the audit trail's actors
+    SYSTEM,
+    Actor,
+    AuditContextMiddleware,
+    acting_as,
+    actor_for_user,
+    admin_actor,
+    current_actor,
+)
 
 from .models import AuditEvent
 
@@ -37,71 +44,6 @@ ACTIONS = (
     "token_revoked",
 )
 OBJECT_TYPES = ("job", "execution", "token")
-
-
-@dataclass(frozen=True)
-class Actor:
-    user_id: int | None
-    name: str
-    via: str
-    ip: str | None = None
-
-
-SYSTEM = Actor(None, "system", "system")
-
-_request: ContextVar = ContextVar("audit_request", default=None)
-_actor: ContextVar[Actor | None] = ContextVar("audit_actor", default=None)
-
-
-@contextmanager
-def acting_as(actor: Actor):
-    """Attribute the changes made inside the block to `actor`."""
-    token = _actor.set(actor)
-    try:
-        yield actor
-    finally:
-        _actor.reset(token)
-
-
-def actor_for_user(user, via: str, ip: str | None = None) -> Actor:
-    """Return the actor for changes `user` makes from `via` (and the client address `ip`)."""
-    return Actor(user.pk, user.get_username(), via, ip)
-
-
-def current_actor() -> Actor:
-    """Return who is making the current change."""
-    actor = _actor.get()
-    if actor is not None:
-        return actor
-    request = _request.get()
-    if request is None:
-        return SYSTEM
-    user = getattr(request, "user", None)
-    ip = request.META.get("REMOTE_ADDR")
-    if user is None or not user.is_authenticated:
-        return Actor(None, "anonymous", "web", ip)
-    token = getattr(request, "auth", None)
-    if getattr(token, "prefix", None):
-        via = f"API token {token.prefix}"
-    elif request.path.startswith("/admin/"):
-        via = "admin session"
-    else:
-        via = "web session"
-    return Actor(user.pk, user.get_username(), via, ip)
-
-
-class AuditContextMiddleware:
-    """Make the request being served the source of audit actors."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        token = _request.set(request)
-        try:
-            return self.get_response(request)
-        finally:
-            _request.reset(token)
 
 
 def _jsonable(value):
@@ -158,3 +100,25 @@ def record(*, action: str, object_type: str, object_id, owner_id=None, changes=N
     )
     event.save(force_insert=True)
     return event
+
+
+@receiver(accounts_signals.token_created, dispatch_uid="jobs.audit.token_created")
+def _token_created(sender, *, token, changes, **kwargs):
+    record(
+        action="token_created",
+        object_type="token",
+        object_id=token.prefix,
+        owner_id=token.user_id,
+        changes=changes,
+    )
+
+
+@receiver(accounts_signals.token_revoked, dispatch_uid="jobs.audit.token_revoked")
+def _token_revoked(sender, *, token, changes, **kwargs):
+    record(
+        action="token_revoked",
+        object_type="token",
+        object_id=token.prefix,
+        owner_id=token.user_id,
+        changes=changes,
+    )

@@ -262,8 +262,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "jobs.api.pagination.PageNumberPagination",
     "PAGE_SIZE": _scheduler["API_PAGE_SIZE"],
     "DEFAULT_THROTTLE_CLASSES": [
-        "accounts.throttles.AnonThrottle",
-        "accounts.throttles.UserThrottle",
+        "web.throttles.AnonThrottle",
+        "web.throttles.UserThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": _rate("API_THROTTLE_ANON", "120/min"),
@@ -274,7 +274,7 @@ REST_FRAMEWORK = {
     # Proxies in front of the app that append to X-Forwarded-For (throttles key on the IP).
     "NUM_PROXIES": env.int("API_NUM_PROXIES", default=None),
     "EXCEPTION_HANDLER": "jobs.api.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "jobs.api.schema.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "web.schema.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
@@ -304,7 +304,7 @@ SPECTACULAR_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "jobs.api.schema.forbid_unknown_request_fields",
+        "web.schema.forbid_unknown_request_fields",
     ],
     # The docs pages load Swagger UI and Redoc from our own static files: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -5,8 +5,8 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from jobs.admin.dashboard import dashboard
-from jobs.api import errors as api_errors
-from jobs.api.docs import RedocView
+from web import errors as api_errors
+from web.docs import RedocView
 
 urlpatterns = [
     path("admin/dashboard/", dashboard, name="scheduler-dashboard"),

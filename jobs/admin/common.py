@@ -1,4 +1,4 @@
-"""What the operator's admin pages share: service calls per object, badges, durations.
+"""What the operator's admin pages share: service calls per object, and object actions.
 
 Admin actions and the buttons on detail pages call the service layer, one object at a time
 and each in its own transaction, so one refused object never undoes the others. A refusal
@@ -7,26 +7,16 @@ and each in its own transaction, so one refused object never undoes the others. 
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from django.contrib import messages
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
 
 from jobs import audit
 from jobs.exceptions import SchedulerError
 
-OPERATOR_VIA = "admin session"
 MAX_REFUSALS_LISTED = 10  # one message each; beyond this, one summary message
 MAX_NAMES_LISTED = 10
-
-
-def operator(request) -> audit.Actor:
-    """Return the audit actor for changes the signed-in operator makes."""
-    return audit.Actor(
-        request.user.pk, request.user.get_username(), OPERATOR_VIA, request.META.get("REMOTE_ADDR")
-    )
 
 
 @dataclass
@@ -54,7 +44,7 @@ def apply_each(
     """
     report = Report()
     notes = []
-    with audit.acting_as(operator(request)):
+    with audit.acting_as(audit.admin_actor(request)):
         for obj in objects:
             try:
                 result = service(obj)
@@ -152,52 +142,3 @@ class ObjectActionsMixin:
                 for name, label in self.available_object_actions(request, obj)
             ]
         return super().render_change_form(request, context, add, change, form_url, obj)
-
-
-# --- Display ---------------------------------------------------------------------------
-
-
-def badge(state: str, label: str | None = None):
-    """Return a coloured state label (the colours are in jobs/admin.css)."""
-    return format_html(
-        '<span class="sched-badge sched-{}">{}</span>', state or "none", label or state or "—"
-    )
-
-
-def duration_text(delta: timedelta | None) -> str:
-    """Return a duration the way people read it: 0.35 s, 12.4 s, 3 min 05 s, 2 h 10 min."""
-    if delta is None:
-        return "—"
-    seconds = delta.total_seconds()
-    if seconds < 10:
-        return f"{seconds:.2f} s"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02} min"
-
-
-def age_text(delta: timedelta | None) -> str:
-    """Return how long ago (or how old) in one short unit: 4 s, 12 min, 3 h, 2 d."""
-    if delta is None:
-        return "—"
-    seconds = max(0, int(delta.total_seconds()))
-    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
-        if seconds >= size:
-            return f"{seconds // size} {unit}"
-    return f"{seconds} s"
-
-
-def pre(text: str, css: str = ""):
-    """Return `text` whole, in a monospace block that wraps long lines."""
-    if not text:
-        return "—"
-    return format_html('<pre class="sched-pre {}">{}</pre>', css, text)
-
-
-def links(pairs: Iterable[tuple[str, str]], sep: str = ", "):
-    """Return (url, text) pairs as links."""
-    return format_html_join(sep, '<a href="{}">{}</a>', pairs)

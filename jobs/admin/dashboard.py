@@ -18,9 +18,9 @@ from jobs.selectors.queues import queue_figures
 from jobs.selectors.series import latest_dead_letters, outcome_series
 from jobs.selectors.stats import stats_for
 from jobs.selectors.workers import fleet, worker_rows
+from web.display import age_text
 
 from .charts import throughput_chart
-from .common import age_text
 
 DASHBOARD_REFRESH_SECONDS = 10
 DEAD_LETTERS_SHOWN = 10

@@ -14,8 +14,9 @@ from django.utils.html import format_html, format_html_join
 from jobs import services
 from jobs.models import Execution, Job
 from jobs.states import ExecutionState, execution_allows
+from web.display import badge, duration_text, pre
 
-from .common import ObjectActionsMixin, apply_each, badge, duration_text, pre
+from .common import ObjectActionsMixin, apply_each
 from .jobs import HandlerFilter
 from .pagination import EstimatedCountPaginator
 

@@ -18,8 +18,9 @@ from jobs import audit, schedules, services
 from jobs.exceptions import SchedulerError
 from jobs.models import SCHEDULE_FIELDS, Execution, Job
 from jobs.states import job_allows
+from web.display import badge, duration_text
 
-from .common import ObjectActionsMixin, apply_each, badge, duration_text, operator
+from .common import ObjectActionsMixin, apply_each
 from .describe import describe_schedule
 from .forms import JobForm
 
@@ -272,7 +273,7 @@ class JobAdmin(ObjectActionsMixin, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         try:
-            with audit.acting_as(operator(request)):
+            with audit.acting_as(audit.admin_actor(request)):
                 if change:
                     services.job_update(job=obj, **form.job_fields)
                 else:
@@ -321,11 +322,11 @@ class JobAdmin(ObjectActionsMixin, admin.ModelAdmin):
         return deleted, counts, perms_needed, []
 
     def delete_model(self, request, obj):
-        with audit.acting_as(operator(request)):
+        with audit.acting_as(audit.admin_actor(request)):
             services.job_delete(job=obj)
 
     def delete_queryset(self, request, queryset):
-        with audit.acting_as(operator(request)):
+        with audit.acting_as(audit.admin_actor(request)):
             for job in queryset:
                 services.job_delete(job=job)
 

@@ -7,8 +7,7 @@ from django.utils.html import format_html, format_html_join
 
 from jobs.models import Execution, Worker
 from jobs.states import ExecutionState
-
-from .common import age_text, badge
+from web.display import age_text, badge
 
 
 class StatusFilter(admin.SimpleListFilter):

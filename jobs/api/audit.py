@@ -14,9 +14,9 @@ from rest_framework import serializers, viewsets
 
 from jobs import audit
 from jobs.models import AUDIT_EVENT_FIELDS, AuditEvent, Execution
+from web.query import StrictQueryMixin
 
 from .filters import DateTimeFilter
-from .query import StrictQueryMixin
 
 
 class AuditEventFilter(filters.FilterSet):

@@ -16,40 +16,24 @@ from rest_framework import serializers
 from jobs import payloads, schedules
 from jobs.models import INT_MAX, SMALLINT_MAX, Execution, Job, Worker
 from jobs.notifications import EVENTS as NOTIFY_EVENTS
+from jobs.selectors import workers
 from jobs.services import EDITABLE_FIELDS
 from jobs.states import ScheduleType
+from web import serializers as strict
 
-WORKER_STATUSES = ("alive", "stale", "stopped")
+# The statuses a worker is shown with (the API's WorkerStatusEnum).
+WORKER_STATUSES = workers.STATUSES
 
 
-class StrictFieldsMixin:
-    """Refuse fields the serializer does not accept, instead of silently dropping them.
+class StrictFieldsMixin(strict.StrictFieldsMixin):
+    """Refuse unknown and read-only fields, and values nested deeper than a payload may be.
 
     A value nested too deep is refused before its field sees it: DRF's fields call str()
     or json.dumps() on what they are given, and those recurse.
     """
 
-    def to_internal_value(self, data):
-        errors = {}
-        if isinstance(data, dict):
-            for name in sorted(set(data) - set(self.fields)):
-                errors[name] = ["Unknown field."]
-            for name in sorted(set(data) & set(self.fields)):
-                if self.fields[name].read_only:
-                    errors[name] = ["This field is read-only."]
-                elif problem := payloads.depth_problem(data[name]):
-                    errors[name] = [problem]
-            if errors:
-                data = {name: value for name, value in data.items() if name not in errors}
-        try:
-            value = super().to_internal_value(data)
-        except serializers.ValidationError as exc:
-            if not isinstance(exc.detail, dict):
-                raise
-            errors = {**exc.detail, **errors}
-        if errors:
-            raise serializers.ValidationError(errors)
-        return value
+    def value_problem(self, value) -> str | None:
+        return payloads.depth_problem(value)
 
 
 @extend_schema_field(

@@ -29,10 +29,10 @@ from jobs.services import (
     job_trigger,
     job_update,
 )
+from web.query import StrictQueryMixin
 
 from . import examples, serializers
 from .filters import ExecutionFilter, JobFilter, WorkerFilter
-from .query import StrictQueryMixin
 
 
 @extend_schema_view(

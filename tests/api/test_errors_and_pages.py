@@ -5,8 +5,8 @@ import logging
 import pytest
 from django.test import RequestFactory
 
-from jobs.api import errors
 from tests.api.conftest import client_with_token, issue_secret
+from web import errors
 
 pytestmark = pytest.mark.django_db
 
