@@ -76,7 +76,7 @@ def _refusal(status: int, detail: str) -> JsonResponse:
 @never_cache
 @require_safe
 def metrics(request):
-    """The Prometheus text exposition of ops.stats."""
+    """The Prometheus text exposition of the scheduler's figures (jobs.selectors)."""
     try:
         denial = metrics_denial(request)
         if denial is not None:
