@@ -6,6 +6,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from jobs.models import Execution, Worker
+from jobs.selectors import workers
 from jobs.states import ExecutionState
 from web.display import age_text, badge
 
@@ -15,16 +16,11 @@ class StatusFilter(admin.SimpleListFilter):
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
-        return [("alive", "Alive"), ("stale", "Stale"), ("stopped", "Stopped")]
+        return [(status, status.capitalize()) for status in workers.STATUSES]
 
     def queryset(self, request, queryset):
-        alive = Worker.objects.alive()
-        if self.value() == "alive":
-            return queryset.filter(pk__in=alive)
-        if self.value() == "stale":
-            return queryset.filter(stopped_at__isnull=True).exclude(pk__in=alive)
-        if self.value() == "stopped":
-            return queryset.filter(stopped_at__isnull=False)
+        if self.value() in workers.STATUSES:
+            return workers.with_status(queryset, self.value())
         return queryset
 
 
