@@ -13,6 +13,7 @@ import io
 import json
 from datetime import UTC, datetime, timedelta
 
+from django.contrib.auth import get_user_model
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Max, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -94,7 +95,7 @@ def report(payload, ctx):
         since = until - timedelta(days=payload.get("days", DEFAULT_DAYS))
     if since >= until:
         raise ReportError("The period is empty: since must come before until.")
-    owner = ctx.job.owner
+    owner = get_user_model().objects.filter(pk=ctx.job.owner_id).first()
     summary = build_report(
         owner_id=owner.pk if owner else None,
         since=since,

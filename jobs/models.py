@@ -173,8 +173,13 @@ class Execution(models.Model):
     cancel_requested = models.BooleanField(default=False)
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
+    # A database default too: rows written by SQL that predates the column get "" as well.
     error_code = models.CharField(
-        max_length=20, choices=ErrorCode.choices, blank=True, default=ErrorCode.NONE
+        max_length=20,
+        choices=ErrorCode.choices,
+        blank=True,
+        default=ErrorCode.NONE,
+        db_default=ErrorCode.NONE,
     )
     traceback = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(default=utcnow, editable=False)

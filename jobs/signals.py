@@ -24,14 +24,14 @@ execution_dead = Signal()
 job_state_changed = Signal()
 
 
+def send_now(signal: Signal, sender, **kwargs) -> None:
+    """Send `signal` to every receiver; log (and swallow) what a receiver raises."""
+    for receiver, result in signal.send_robust(sender, **kwargs):
+        if isinstance(result, Exception):
+            logger.error("Signal receiver %r failed: %s", receiver, result, exc_info=result)
+
+
 def send_after_commit(signal: Signal, sender, **kwargs) -> None:
-    """Send `signal` once the current transaction commits (at once outside one)."""
-    if not signal.has_listeners(sender):
-        return
-
-    def send():
-        for receiver, result in signal.send_robust(sender, **kwargs):
-            if isinstance(result, Exception):
-                logger.error("Signal receiver %r failed: %s", receiver, result, exc_info=result)
-
-    transaction.on_commit(send)
+    """Send `signal` once Django's current transaction commits (at once outside one)."""
+    if signal.has_listeners(sender):
+        transaction.on_commit(lambda: send_now(signal, sender, **kwargs))

@@ -19,6 +19,10 @@ class MisfirePolicy(models.TextChoices):
     RUN_ALL = "run_all", _("Run all")
 
 
+# What a job may be notified of (its notify_on), by email or webhook.
+NOTIFY_EVENTS = ("success", "failure", "dead", "recovered")
+
+
 class JobState(models.TextChoices):
     # Runs at next_run_at (a one-time job with no next_run_at waits on its execution).
     ACTIVE = "active", _("Active")
@@ -99,6 +103,7 @@ EXECUTION_TRANSITIONS: dict[str, frozenset[str]] = {
     ExecutionState.DEAD: frozenset(),
     ExecutionState.CANCELLED: frozenset(),
 }
+
 
 class ErrorCode(models.TextChoices):
     """Why an attempt failed, for rules and figures (the error text is for people)."""

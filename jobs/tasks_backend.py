@@ -42,7 +42,7 @@ except ImportError:  # Django 5.2, with the django-tasks backport
     from django_tasks.exceptions import TaskResultDoesNotExist
     from django_tasks.signals import task_enqueued, task_finished, task_started
 
-from handlers.registry import register
+from jobs.registry import register
 
 from .exceptions import SchedulerError
 
@@ -142,8 +142,13 @@ def run_task(payload, ctx):
         raise TaskNotFound(payload["task"])
     backend = task.get_backend()
     args, kwargs = payload.get("args", []), payload.get("kwargs", {})
+    from .models import Execution
+
+    # The task's result is built from the rows as the ORM reads them (the context's rows
+    # hold only what the worker needs).
+    execution = Execution.objects.select_related("job", "worker").get(pk=ctx.execution.id)
     running = build_result(
-        ctx.job, [ctx.execution], task=task, backend=payload.get("backend", task.backend)
+        execution.job, [execution], task=task, backend=payload.get("backend", task.backend)
     )
     task_started.send(type(backend), task_result=running)
     try:

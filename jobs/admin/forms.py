@@ -16,7 +16,6 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from django.utils.html import format_html
 
-from handlers.registry import all_handlers
 from jobs import payloads, schedules
 from jobs.exceptions import ValidationError
 from jobs.models import (
@@ -27,9 +26,9 @@ from jobs.models import (
     SMALLINT_MAX,
     Job,
 )
-from jobs.notifications import EVENTS as NOTIFY_EVENTS
+from jobs.registry import all_handlers
 from jobs.services import EDITABLE_FIELDS, job_validate
-from jobs.states import MisfirePolicy, ScheduleType
+from jobs.states import NOTIFY_EVENTS, MisfirePolicy, ScheduleType
 
 # The fields each schedule type uses; the others are cleared before validation, so switching
 # a job from interval to cron does not leave a stale interval behind to be refused.

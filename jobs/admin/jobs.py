@@ -13,10 +13,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from handlers.registry import all_handlers
 from jobs import audit, schedules, services
 from jobs.exceptions import SchedulerError
 from jobs.models import SCHEDULE_FIELDS, Execution, Job
+from jobs.registry import all_handlers
 from jobs.states import job_allows
 from web.display import badge, duration_text
 

@@ -15,10 +15,9 @@ from rest_framework import serializers
 
 from jobs import payloads, schedules
 from jobs.models import INT_MAX, SMALLINT_MAX, Execution, Job, Worker
-from jobs.notifications import EVENTS as NOTIFY_EVENTS
 from jobs.selectors import workers
 from jobs.services import EDITABLE_FIELDS
-from jobs.states import ScheduleType
+from jobs.states import NOTIFY_EVENTS, ScheduleType
 from web import serializers as strict
 
 # The statuses a worker is shown with (the API's WorkerStatusEnum).

@@ -12,9 +12,9 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from handlers.registry import all_handlers, get_handler
 from jobs.exceptions import HandlerNotFound
 from jobs.models import Execution, Job
+from jobs.registry import all_handlers, get_handler
 from jobs.selectors.stats import stats_for
 from jobs.selectors.workers import worker_rows
 from jobs.services import (

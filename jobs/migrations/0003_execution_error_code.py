@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='execution',
             name='error_code',
-            field=models.CharField(blank=True, choices=[('', 'None'), ('exception', 'Exception'), ('timeout', 'Timeout'), ('handler_not_found', 'Handler not found'), ('bad_result', 'Result not JSON'), ('worker_lost', 'Worker lost')], default='', max_length=20),
+            field=models.CharField(blank=True, choices=[('', 'None'), ('exception', 'Exception'), ('timeout', 'Timeout'), ('handler_not_found', 'Handler not found'), ('bad_result', 'Result not JSON'), ('worker_lost', 'Worker lost')], db_default='', default='', max_length=20),
         ),
         # Rescues were known by their message until now: mark the ones already recorded.
         migrations.RunSQL(

@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 from rest_framework import serializers
 
-from handlers import registry
 from handlers.registry import discover_entry_points, get_handler, register
+from jobs import registry
 from jobs.exceptions import ValidationError
 from jobs.services import job_create
 

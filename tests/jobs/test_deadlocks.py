@@ -28,10 +28,10 @@ def wait_until_someone_waits_on_a_lock(conn, timeout=10.0):
     raise AssertionError("nobody waited on a lock")
 
 
-def test_a_cancel_chosen_as_a_deadlock_victim_is_run_again_and_succeeds():
+def test_a_cancel_chosen_as_a_deadlock_victim_is_run_again_and_succeeds(db):
     worker = Worker.objects.create(name="w", hostname="h", pid=1, queues=["default"])
     job = services.job_create(name="j", handler="noop", schedule_type="once", run_at=timezone.now())
-    [execution] = engine.executions_claim(worker=worker, queues=["default"], limit=1)
+    [execution] = engine.executions_claim(db, worker_id=worker.pk, queues=["default"], limit=1)
     errors = []
     holding = threading.Event()
 

@@ -41,19 +41,19 @@ def notification_jobs():
     return Job.objects.filter(handler="notification")
 
 
-def fail_next(worker, job):
-    [execution] = engine.executions_claim(worker=worker, queues=[job.queue], limit=1)
-    engine.execution_fail(execution=execution, worker=worker, error="boom")
+def fail_next(db, worker, job):
+    [execution] = engine.executions_claim(db, worker_id=worker.pk, queues=[job.queue], limit=1)
+    engine.execution_fail(db, execution=execution, worker_id=worker.pk, error="boom")
     return execution
 
 
-def test_dead_notification_is_queued_only_when_the_last_attempt_fails():
+def test_dead_notification_is_queued_only_when_the_last_attempt_fails(db):
     job = failing_job()
     worker = Worker.objects.create(name="w", hostname="h", pid=1, queues=["default"])
-    fail_next(worker, job)
-    fail_next(worker, job)
+    fail_next(db, worker, job)
+    fail_next(db, worker, job)
     assert not notification_jobs().exists()  # attempts 1 and 2 failed with retries left
-    fail_next(worker, job)
+    fail_next(db, worker, job)
     [notification] = notification_jobs()
     assert notification.payload["event"] == "dead"
     assert notification.payload["attempt"] == 3
@@ -112,7 +112,7 @@ def test_dead_job_sends_exactly_one_email_through_a_real_smtp_server(smtp_inbox)
     assert len(smtp_inbox.envelopes) == 1
 
 
-def test_failure_digest_limits_a_flapping_job_to_one_email_per_window():
+def test_failure_digest_limits_a_flapping_job_to_one_email_per_window(db):
     job = failing_job(
         name="flapping",
         schedule_type="interval",
@@ -126,28 +126,30 @@ def test_failure_digest_limits_a_flapping_job_to_one_email_per_window():
     worker = Worker.objects.create(name="w", hostname="h", pid=1, queues=["default"])
     for _ in range(4):
         services.job_trigger(job=job)
-        fail_next(worker, job)
+        fail_next(db, worker, job)
     assert notification_jobs().count() == 1
     # The window passes: the next failure mails again.
     Job.objects.filter(pk=job.pk).update(
         last_failure_notified_at=timezone.now() - timedelta(minutes=16)
     )
     services.job_trigger(job=job)
-    fail_next(worker, job)
+    fail_next(db, worker, job)
     assert notification_jobs().count() == 2
 
 
-def test_success_and_recovered_events_follow_a_failure():
+def test_success_and_recovered_events_follow_a_failure(db):
     job = failing_job(
         payload={"mode": "succeed"}, notify_on=["success", "recovered"], max_retries=3
     )
     worker = Worker.objects.create(name="w", hostname="h", pid=1, queues=["default"])
-    [execution] = engine.executions_claim(worker=worker, queues=["default"], limit=1)
-    engine.execution_fail(execution=execution, worker=worker, error="once")
+    [execution] = engine.executions_claim(db, worker_id=worker.pk, queues=["default"], limit=1)
+    engine.execution_fail(db, execution=execution, worker_id=worker.pk, error="once")
     Execution.objects.filter(job=job, state=ExecutionState.QUEUED).update(run_after=timezone.now())
-    [retry] = engine.executions_claim(worker=worker, queues=["default"], limit=1)
+    [retry] = engine.executions_claim(db, worker_id=worker.pk, queues=["default"], limit=1)
     engine.outcomes_record(
-        worker=worker, outcomes=[engine.Outcome(retry, ExecutionState.SUCCEEDED, result=None)]
+        db,
+        worker_id=worker.pk,
+        outcomes=[engine.Outcome(retry, ExecutionState.SUCCEEDED, result=None)],
     )
     events = sorted(notification_jobs().values_list("payload__event", flat=True))
     assert events == ["recovered", "success"]

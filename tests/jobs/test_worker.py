@@ -252,9 +252,9 @@ def test_sigterm_keeps_heartbeating_while_the_running_job_finishes(start_worker)
 def test_idle_wait_never_outlasts_the_heartbeat_interval(settings):
     settings.WORKER_HEARTBEAT_SECONDS = 5
     process = WorkerProcess(queues=["default"], poll_interval=60)
-    process.last_heartbeat = time.monotonic()
+    process.lease.last = time.monotonic()
     assert 4 < process._idle_timeout() <= 5
-    process.last_heartbeat -= 10  # overdue
+    process.lease.last -= 10  # overdue
     assert process._idle_timeout() == 0
 
 
@@ -262,13 +262,16 @@ def test_heartbeat_log_lines_carry_the_execution_fields(caplog):
     job = make_job(schedule_type="cron", run_at=None, cron="0 0 1 1 *")
     asked, lost = services.job_trigger(job=job), services.job_trigger(job=job)
     process = WorkerProcess(queues=["default"], name="w1")
-    process.worker = Worker.objects.create(name="w1", hostname="h", pid=1, queues=["default"])
-    claimed = engine.executions_claim(worker=process.worker, queues=["default"], limit=2)
+    process._register()
+    claimed = engine.executions_claim(
+        process.db(), worker_id=process.worker_id, queues=["default"], limit=2
+    )
     # One runs here and was asked to stop; the other's claim reply was lost.
-    process.running[asked.pk] = Running(next(e for e in claimed if e.pk == asked.pk))
+    process.running[asked.pk] = Running(next(e for e in claimed if e.id == asked.pk))
     services.execution_cancel(execution=asked)
     with caplog.at_level(logging.INFO, logger="jobs.worker"):
-        process._heartbeat()
+        process.lease.renew()
+    process._reset_db()
     cancelling, releasing = caplog.records
     assert (cancelling.execution_id, cancelling.job_id, cancelling.attempt) == (
         asked.pk,

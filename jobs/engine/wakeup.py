@@ -4,10 +4,13 @@ A payload says what changed, so that a worker does only what it calls for:
 - `queued:<queue>`: executions were queued there: claim now.
 - `schedule:<queue>`: a job's next run changed: re-read when the next job falls due.
 - `cancel:<execution id>`: a running execution was asked to stop.
-On other databases nothing is sent and workers poll.
+The engine's statements (queries.sql) send `queued:` themselves; the web sends the others
+through `send` (queries.sql: notify).
 """
 
 from django.db import connection
+
+from . import queries
 
 CHANNEL = "jobs_scheduler"
 QUEUED = "queued"
@@ -27,9 +30,8 @@ def parse(text: str) -> tuple[str, str]:
 
 def send(kind: str, value) -> None:
     """Notify at the current transaction's commit (at once outside one; never on rollback)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, payload(kind, value)])
+    with connection.cursor() as cursor:
+        queries.run(cursor, "notify", payload=payload(kind, value))
 
 
 def queued(queue: str) -> None:

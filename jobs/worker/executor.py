@@ -9,17 +9,14 @@ import logging
 import threading
 import traceback as tb
 
-from handlers.registry import HandlerContext, get_handler
+from jobs.registry import HandlerContext, get_handler
 
-from .engine import Outcome
-from .exceptions import ExecutionCancelled, HandlerNotFound
-from .models import Execution
-from .states import ExecutionState
-
-logger = logging.getLogger("jobs.executor")
+from ..engine import ExecutionRow, Outcome
+from ..exceptions import ExecutionCancelled, HandlerNotFound
+from ..states import ErrorCode, ExecutionState
 
 
-def execute(execution: Execution, cancel_event: threading.Event) -> Outcome:
+def execute(execution: ExecutionRow, cancel_event: threading.Event) -> Outcome:
     """Run `execution`'s handler with its payload and return how it ended."""
     job = execution.job
     context = HandlerContext(
@@ -35,12 +32,18 @@ def execute(execution: Execution, cancel_event: threading.Event) -> Outcome:
     except ExecutionCancelled as exc:
         return Outcome(execution, ExecutionState.CANCELLED, error=str(exc))
     except HandlerNotFound as exc:
-        return Outcome(execution, ExecutionState.FAILED, error=str(exc))
+        return Outcome(
+            execution,
+            ExecutionState.FAILED,
+            error=str(exc),
+            error_code=ErrorCode.HANDLER_NOT_FOUND,
+        )
     except Exception as exc:
         return Outcome(
             execution,
             ExecutionState.FAILED,
             error=f"{type(exc).__name__}: {exc}",
+            error_code=ErrorCode.EXCEPTION,
             traceback="".join(tb.format_exception(exc)),
         )
     try:
@@ -48,5 +51,7 @@ def execute(execution: Execution, cancel_event: threading.Event) -> Outcome:
         json.dumps(result)
     except (TypeError, ValueError) as exc:
         error = f"The handler returned a result that is not JSON: {exc}"
-        return Outcome(execution, ExecutionState.FAILED, error=error)
+        return Outcome(
+            execution, ExecutionState.FAILED, error=error, error_code=ErrorCode.BAD_RESULT
+        )
     return Outcome(execution, ExecutionState.SUCCEEDED, result=result)

@@ -1,0 +1,50 @@
+"""The engine: every statement the worker and the enqueue path run, in queries.sql.
+
+The worker runs them on connections of its own (connection.connect); the web runs the
+enqueue path on Django's cursor. Each module is one stage: materialise, outcomes (claim and
+complete), lease (heartbeat, rescue, release), enqueue, notifications.
+"""
+
+from .connection import connect
+from .enqueue import jobs_insert
+from .lease import (
+    executions_release,
+    executions_rescue_stale,
+    worker_heartbeat,
+    worker_register,
+    worker_stop,
+)
+from .materialise import job_queue_due, jobs_materialise, next_job_due, occurrences_due
+from .outcomes import (
+    Outcome,
+    backoff_seconds,
+    execution_fail,
+    executions_claim,
+    log_fields,
+    next_attempt_queue,
+    outcomes_record,
+)
+from .rows import ExecutionRow, JobRow
+
+__all__ = [
+    "ExecutionRow",
+    "JobRow",
+    "Outcome",
+    "backoff_seconds",
+    "connect",
+    "execution_fail",
+    "executions_claim",
+    "executions_release",
+    "executions_rescue_stale",
+    "job_queue_due",
+    "jobs_insert",
+    "jobs_materialise",
+    "log_fields",
+    "next_attempt_queue",
+    "next_job_due",
+    "occurrences_due",
+    "outcomes_record",
+    "worker_heartbeat",
+    "worker_register",
+    "worker_stop",
+]

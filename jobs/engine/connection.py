@@ -1,0 +1,27 @@
+"""The worker's own PostgreSQL connections, built from Django's connection settings.
+
+The worker does not share Django's connection: its statements run through psycopg
+directly, bound on the server and prepared (after `prepare_threshold` runs, from the
+database OPTIONS; None never prepares, as a pooler in transaction mode needs), in
+transactions it opens itself. The web keeps Django's connection.
+"""
+
+import psycopg
+from django.db import DEFAULT_DB_ALIAS, connections
+
+# Options Django passes to psycopg.connect for its own cursors and adapters: ours use
+# psycopg's defaults.
+_DJANGO_ONLY = ("cursor_factory", "context")
+
+
+def connection_params(alias: str = DEFAULT_DB_ALIAS) -> dict:
+    """Return psycopg.connect keyword arguments for the database `alias` names."""
+    params = connections[alias].get_connection_params()
+    for name in _DJANGO_ONLY:
+        params.pop(name, None)
+    return params
+
+
+def connect(alias: str = DEFAULT_DB_ALIAS, **overrides) -> psycopg.Connection:
+    """Open an autocommit connection of the worker's own to the database `alias` names."""
+    return psycopg.connect(**{**connection_params(alias), "autocommit": True, **overrides})

@@ -1,0 +1,310 @@
+-- Every statement the worker and the enqueue path run, whole, top to bottom.
+--
+-- Each block starts with `-- name --` and a description; jobs.engine.queries loads them
+-- once. Parameters are named (%(name)s); a whole number the plan depends on is written into
+-- the statement instead ({name}). A state change is a conditional UPDATE
+-- (... WHERE state = 'running' AND worker_id = %(worker)s), so a late writer changes
+-- nothing. States are written as constants, not passed: a prepared statement's generic
+-- plan uses the partial indexes (WHERE state = 'queued', WHERE state = 'running') only when
+-- it sees the constant. NOTIFY payloads are read by jobs.wakeup.
+
+-- enqueue --
+-- Insert jobs (one array element each), the first execution of those already due, one
+-- audit event per job when %(audited)s, and wake the workers with %(notify)s at commit.
+-- One statement: outside a transaction it is one round trip and one commit.
+WITH job AS (
+    INSERT INTO jobs_job (
+        id, owner_id, name, handler, payload, schedule_type, run_at, interval_seconds,
+        cron, timezone, queue, priority, max_retries, retry_backoff_seconds,
+        timeout_seconds, misfire_policy, unique_key, notify_on, notify_emails,
+        notify_webhook_url, notify_webhook_secret, notify_digest_minutes, state,
+        next_run_at, last_run_at, created_at, updated_at
+    )
+    SELECT id, owner_id, name, handler, payload::jsonb, schedule_type, run_at,
+        interval_seconds, cron, timezone, queue, priority, max_retries,
+        retry_backoff_seconds, timeout_seconds, misfire_policy, unique_key,
+        notify_on::jsonb, notify_emails::jsonb, notify_webhook_url, notify_webhook_secret,
+        notify_digest_minutes, state, next_run_at, last_run_at, %(now)s, %(now)s
+    FROM unnest(
+        %(id)s::uuid[], %(owner_id)s::bigint[], %(name)s::text[], %(handler)s::text[],
+        %(payload)s::text[], %(schedule_type)s::text[], %(run_at)s::timestamptz[],
+        %(interval_seconds)s::integer[], %(cron)s::text[], %(timezone)s::text[],
+        %(queue)s::text[], %(priority)s::smallint[], %(max_retries)s::smallint[],
+        %(retry_backoff_seconds)s::integer[], %(timeout_seconds)s::integer[],
+        %(misfire_policy)s::text[], %(unique_key)s::text[], %(notify_on)s::text[],
+        %(notify_emails)s::text[], %(notify_webhook_url)s::text[],
+        %(notify_webhook_secret)s::text[], %(notify_digest_minutes)s::integer[],
+        %(state)s::text[], %(next_run_at)s::timestamptz[], %(last_run_at)s::timestamptz[]
+    ) AS v(id, owner_id, name, handler, payload, schedule_type, run_at, interval_seconds,
+        cron, timezone, queue, priority, max_retries, retry_backoff_seconds,
+        timeout_seconds, misfire_policy, unique_key, notify_on, notify_emails,
+        notify_webhook_url, notify_webhook_secret, notify_digest_minutes, state,
+        next_run_at, last_run_at)
+    RETURNING id, owner_id
+), execution AS (
+    INSERT INTO jobs_execution (
+        job_id, scheduled_for, attempt, state, queue, priority, run_after,
+        cancel_requested, error, error_code, traceback, created_at
+    )
+    SELECT job_id, scheduled_for, 1, 'queued', queue, priority, scheduled_for,
+        false, '', '', '', %(now)s
+    FROM unnest(
+        %(run_job_id)s::uuid[], %(run_scheduled_for)s::timestamptz[],
+        %(run_queue)s::text[], %(run_priority)s::smallint[]
+    ) AS run(job_id, scheduled_for, queue, priority)
+), audit AS (
+    INSERT INTO jobs_auditevent (
+        created_at, actor_id, actor, via, ip, action, object_type, object_id, owner_id,
+        changes
+    )
+    SELECT %(now)s, %(actor_id)s, %(actor)s, %(via)s, %(ip)s::inet, 'create', 'job',
+        job.id::text, job.owner_id, %(changes)s::jsonb
+    FROM job WHERE %(audited)s
+)
+SELECT pg_notify('jobs_scheduler', payload) FROM unnest(%(notify)s::text[]) AS payload;
+
+-- due_jobs --
+-- Lock up to %(limit)s active jobs whose next run has come, oldest first, and return what
+-- planning their occurrences needs. SKIP LOCKED: other workers take other jobs meanwhile.
+SELECT id, schedule_type, run_at, interval_seconds, cron, timezone, misfire_policy,
+    next_run_at, last_run_at, queue, priority
+FROM jobs_job
+WHERE state = 'active' AND next_run_at <= %(now)s
+ORDER BY next_run_at
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED;
+
+-- queue_occurrences --
+-- Queue the planned first attempts (job, time) and write the jobs' new next and last run;
+-- wake the workers of each queue that got one. The unique (job, scheduled_for, attempt)
+-- key turns an occurrence queued twice into a no-op.
+WITH advanced AS (
+    UPDATE jobs_job AS job
+    SET next_run_at = v.next_run_at, last_run_at = v.last_run_at
+    FROM unnest(%(job_id)s::uuid[], %(next_run_at)s::timestamptz[],
+        %(last_run_at)s::timestamptz[]) AS v(id, next_run_at, last_run_at)
+    WHERE job.id = v.id
+), queued AS (
+    INSERT INTO jobs_execution (
+        job_id, scheduled_for, attempt, state, queue, priority, run_after,
+        cancel_requested, error, error_code, traceback, created_at
+    )
+    SELECT job_id, scheduled_for, 1, 'queued', queue, priority, scheduled_for,
+        false, '', '', '', %(now)s
+    FROM unnest(
+        %(run_job_id)s::uuid[], %(run_scheduled_for)s::timestamptz[],
+        %(run_queue)s::text[], %(run_priority)s::smallint[]
+    ) AS run(job_id, scheduled_for, queue, priority)
+    ON CONFLICT DO NOTHING
+    RETURNING queue
+)
+SELECT pg_notify('jobs_scheduler', 'queued:' || queue)
+FROM (SELECT DISTINCT queue FROM queued) AS woken;
+
+-- next_due --
+-- When the next active job falls due (read through the partial index job_due_idx).
+SELECT next_run_at FROM jobs_job
+WHERE state = 'active' AND next_run_at IS NOT NULL
+ORDER BY next_run_at
+LIMIT 1;
+
+-- claim --
+-- Mark up to {limit} due executions of {queues} running for %(worker)s, highest
+-- priority then oldest first, and return them with their jobs. `picked` locks the rows
+-- (other workers skip them), the UPDATE marks them ours: one statement, one short
+-- transaction. Each queue is read on its own, in the order of execution_claim_idx, so no
+-- plan sorts the whole queue; rows locked past the limit are let go at commit. The limit
+-- and the queues (a worker's own, the same at every claim) are written into the statement:
+-- a generic plan blind to them looks costlier than one made for them, so PostgreSQL would
+-- plan every claim anew; knowing them, it keeps one plan per connection.
+WITH picked AS (
+    SELECT due.id FROM unnest({queues}::text[]) AS queue(name)
+    CROSS JOIN LATERAL (
+        SELECT id, priority, run_after FROM jobs_execution
+        WHERE state = 'queued' AND queue = queue.name AND run_after <= %(now)s
+        ORDER BY priority DESC, run_after, id
+        LIMIT {limit}
+        FOR UPDATE SKIP LOCKED
+    ) AS due
+    ORDER BY due.priority DESC, due.run_after, due.id
+    LIMIT {limit}
+), claimed AS (
+    UPDATE jobs_execution AS execution
+    SET state = 'running', worker_id = %(worker)s, started_at = %(now)s
+    FROM picked
+    WHERE execution.id = picked.id
+    RETURNING execution.*
+)
+SELECT claimed.id, claimed.job_id, claimed.state, claimed.scheduled_for, claimed.attempt, claimed.queue,
+    claimed.priority, claimed.run_after, claimed.started_at, claimed.worker_id,
+    job.name AS job__name, job.handler AS job__handler, job.payload AS job__payload,
+    job.owner_id AS job__owner_id, job.queue AS job__queue, job.priority AS job__priority,
+    job.schedule_type AS job__schedule_type,
+    job.run_at AS job__run_at, job.timezone AS job__timezone,
+    job.max_retries AS job__max_retries,
+    job.retry_backoff_seconds AS job__retry_backoff_seconds,
+    job.timeout_seconds AS job__timeout_seconds, job.notify_on AS job__notify_on,
+    job.notify_emails AS job__notify_emails,
+    job.notify_webhook_url AS job__notify_webhook_url,
+    job.notify_digest_minutes AS job__notify_digest_minutes
+FROM claimed JOIN jobs_job AS job ON job.id = claimed.job_id
+ORDER BY claimed.priority DESC, claimed.run_after, claimed.id;
+
+-- record_successes --
+-- Mark the executions %(ids)s that %(worker)s still holds succeeded with their %(results)s,
+-- and complete the one-time jobs among %(completing)s (from active or paused) whose own run
+-- this was. Returns each recorded execution and, for a job completed, the state it left:
+-- `finishing` locks the jobs (waiting out a concurrent change, then re-reading it).
+WITH done AS (
+    UPDATE jobs_execution AS execution
+    SET state = 'succeeded', finished_at = %(now)s, result = batch.result
+    FROM unnest(%(ids)s::bigint[], %(results)s::jsonb[]) AS batch(id, result)
+    WHERE execution.id = batch.id AND execution.state = 'running'
+        AND execution.worker_id = %(worker)s
+    RETURNING execution.id, execution.job_id
+), finishing AS (
+    SELECT id, state FROM jobs_job
+    WHERE id IN (SELECT job_id FROM done WHERE id = ANY(%(completing)s::bigint[]))
+        AND state IN ('active', 'paused')
+    FOR NO KEY UPDATE
+), completed AS (
+    UPDATE jobs_job AS job SET state = 'completed', updated_at = %(now)s
+    FROM finishing WHERE job.id = finishing.id
+    RETURNING job.id, finishing.state
+)
+SELECT done.id, completed.state AS job_before
+FROM done LEFT JOIN completed ON completed.id = done.job_id;
+
+-- record_cancelled --
+-- Mark executions %(ids)s that %(worker)s still holds cancelled: their handlers stopped on
+-- request. Returns the ids recorded.
+UPDATE jobs_execution
+SET state = 'cancelled', finished_at = %(now)s, error = %(error)s
+WHERE id = ANY(%(ids)s::bigint[]) AND state = 'running' AND worker_id = %(worker)s
+RETURNING id;
+
+-- lock_job_state --
+-- The job's state as it is now, locked until commit: a cancel that committed is seen here,
+-- one not yet committed waits for us (and then cancels the retry queued here).
+SELECT state FROM jobs_job WHERE id = %(job)s FOR NO KEY UPDATE;
+
+-- finish_attempt --
+-- End a held attempt as %(state)s (failed, dead or cancelled), if %(worker)s still holds it
+-- (any worker when NULL: a rescue). Returns its id when it was ours to end.
+UPDATE jobs_execution
+SET state = %(state)s, finished_at = %(now)s, error = %(error)s,
+    error_code = %(error_code)s, traceback = %(traceback)s
+WHERE id = %(id)s AND state = 'running'
+    AND (worker_id = %(worker)s OR %(worker)s::bigint IS NULL)
+RETURNING id;
+
+-- queue_next_attempt --
+-- The one builder of a next attempt, after a failure or by hand: the same occurrence,
+-- attempt + 1, in the job's queue at the job's priority (as the job is now, edits
+-- included), from %(run_after)s; wakes that queue's workers at commit.
+WITH retry AS (
+    INSERT INTO jobs_execution (
+        job_id, scheduled_for, attempt, state, queue, priority, run_after,
+        cancel_requested, error, error_code, traceback, created_at
+    )
+    SELECT execution.job_id, execution.scheduled_for, execution.attempt + 1, 'queued',
+        job.queue, job.priority, %(run_after)s, false, '', '', '', %(now)s
+    FROM jobs_execution AS execution JOIN jobs_job AS job ON job.id = execution.job_id
+    WHERE execution.id = %(id)s
+    RETURNING id, queue
+)
+SELECT id, pg_notify('jobs_scheduler', 'queued:' || queue) FROM retry;
+
+-- fail_job --
+-- A one-time job whose own run was dead-lettered fails (from active or paused, as
+-- completing does). Returns the job when it changed.
+UPDATE jobs_job SET state = 'failed', updated_at = %(now)s
+WHERE id = %(job)s AND state IN ('active', 'paused')
+RETURNING id;
+
+-- previous_outcome --
+-- The state of the job's last attempt of an earlier occurrence (is a success a recovery?).
+SELECT state FROM jobs_execution
+WHERE job_id = %(job)s AND scheduled_for < %(scheduled_for)s
+ORDER BY scheduled_for DESC, attempt DESC
+LIMIT 1;
+
+-- take_failure_digest --
+-- Take the job's failure-email slot for this digest window; no row: an email went out
+-- within the window already.
+UPDATE jobs_job SET last_failure_notified_at = %(now)s
+WHERE id = %(job)s
+    AND (last_failure_notified_at IS NULL OR last_failure_notified_at <= %(window_start)s)
+RETURNING id;
+
+-- register_worker --
+-- A new worker row, its first heartbeat on the database's clock.
+INSERT INTO jobs_worker (name, hostname, pid, queues, concurrency, started_at, heartbeat_at)
+VALUES (%(name)s, %(hostname)s, %(pid)s, %(queues)s::jsonb, %(concurrency)s, now(), now())
+RETURNING id;
+
+-- heartbeat --
+-- Extend %(worker)s's lease on the database's clock (the clock every host judges leases
+-- by) and return what the database says it holds, with whether each was asked to stop.
+WITH beat AS (
+    UPDATE jobs_worker SET heartbeat_at = now() WHERE id = %(worker)s
+)
+SELECT id, cancel_requested FROM jobs_execution
+WHERE worker_id = %(worker)s AND state = 'running';
+
+-- stale_executions --
+-- Lock up to %(limit)s running executions whose worker's lease lapsed (no heartbeat for
+-- %(lease_seconds)s by the database's clock), stopped, or was deleted, with their jobs.
+SELECT execution.id, execution.job_id, execution.state, execution.scheduled_for, execution.attempt,
+    execution.queue, execution.priority, execution.run_after, execution.started_at,
+    execution.worker_id,
+    job.name AS job__name, job.handler AS job__handler, job.payload AS job__payload,
+    job.owner_id AS job__owner_id, job.queue AS job__queue, job.priority AS job__priority,
+    job.schedule_type AS job__schedule_type,
+    job.run_at AS job__run_at, job.timezone AS job__timezone,
+    job.max_retries AS job__max_retries,
+    job.retry_backoff_seconds AS job__retry_backoff_seconds,
+    job.timeout_seconds AS job__timeout_seconds, job.notify_on AS job__notify_on,
+    job.notify_emails AS job__notify_emails,
+    job.notify_webhook_url AS job__notify_webhook_url,
+    job.notify_digest_minutes AS job__notify_digest_minutes
+FROM jobs_execution AS execution
+JOIN jobs_job AS job ON job.id = execution.job_id
+LEFT JOIN jobs_worker AS worker ON worker.id = execution.worker_id
+WHERE execution.state = 'running'
+    AND (worker.id IS NULL OR worker.stopped_at IS NOT NULL
+        OR worker.heartbeat_at < now() - make_interval(secs => %(lease_seconds)s))
+LIMIT %(limit)s
+FOR UPDATE OF execution SKIP LOCKED;
+
+-- release --
+-- Put executions %(ids)s that %(worker)s holds and nobody asked to stop back in the queue,
+-- as if never claimed; wake their queues. The rows stay locked until commit, so a cancel
+-- asked meanwhile waits and then finds them queued.
+WITH released AS (
+    UPDATE jobs_execution
+    SET state = 'queued', worker_id = NULL, started_at = NULL, run_after = %(now)s
+    WHERE id = ANY(%(ids)s::bigint[]) AND state = 'running' AND worker_id = %(worker)s
+        AND NOT cancel_requested
+    RETURNING queue
+)
+SELECT (SELECT count(*) FROM released) AS released,
+    (SELECT count(pg_notify('jobs_scheduler', 'queued:' || queue))
+        FROM (SELECT DISTINCT queue FROM released) AS woken) AS woken;
+
+-- cancel_unreleased --
+-- The executions %(ids)s that %(worker)s holds and was asked to stop end cancelled at
+-- release: back in the queue they would run again.
+UPDATE jobs_execution
+SET state = 'cancelled', finished_at = %(now)s, error = 'Cancelled before it finished.'
+WHERE id = ANY(%(ids)s::bigint[]) AND state = 'running' AND worker_id = %(worker)s
+    AND cancel_requested
+RETURNING id;
+
+-- stop_worker --
+-- Mark %(worker)s stopped.
+UPDATE jobs_worker SET stopped_at = now() WHERE id = %(worker)s;
+
+-- notify --
+-- Wake the workers with %(payload)s at the current transaction's commit.
+SELECT pg_notify('jobs_scheduler', %(payload)s);

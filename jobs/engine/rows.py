@@ -1,0 +1,89 @@
+"""What the worker's queries return: small frozen dataclasses, built by psycopg row factories.
+
+A handler gets these as `ctx.job` and `ctx.execution`. They hold what running, recording and
+notifying need, read in the claim's one round trip; a handler that needs more of the job
+reads it through the ORM (`Job.objects.get(pk=ctx.job.id)`).
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from .. import conf
+from ..states import ScheduleType
+
+JOB_PREFIX = "job__"  # the claim's job columns are aliased job__<column>
+
+
+@dataclass(frozen=True, slots=True)
+class JobRow:
+    """The job an execution belongs to, as the claim read it."""
+
+    id: UUID
+    name: str
+    handler: str
+    payload: Any
+    owner_id: int | None
+    queue: str
+    priority: int
+    schedule_type: str
+    run_at: datetime | None
+    timezone: str
+    max_retries: int
+    retry_backoff_seconds: int
+    timeout_seconds: int | None
+    notify_on: list
+    notify_emails: list
+    notify_webhook_url: str
+    notify_digest_minutes: int
+
+    @property
+    def pk(self) -> UUID:
+        return self.id
+
+    @property
+    def effective_timeout(self) -> int:
+        """Seconds the handler may run: its own timeout, or the default."""
+        return self.timeout_seconds or conf.JOB_DEFAULT_TIMEOUT_SECONDS
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionRow:
+    """One claimed attempt, with its job."""
+
+    id: int
+    job_id: UUID
+    state: str
+    scheduled_for: datetime
+    attempt: int
+    queue: str
+    priority: int
+    run_after: datetime
+    started_at: datetime | None
+    worker_id: int | None
+    job: JobRow
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+    @property
+    def is_own_occurrence(self) -> bool:
+        """Whether this is the scheduled run of a one-time job (not a manual trigger)."""
+        job = self.job
+        return job.schedule_type == ScheduleType.ONCE and self.scheduled_for == job.run_at
+
+
+def execution_rows(cursor):
+    """A psycopg row factory: rows of execution columns and job__ columns as ExecutionRow."""
+    names = [column.name for column in cursor.description or ()]
+    job_at = [(i, n.removeprefix(JOB_PREFIX)) for i, n in enumerate(names) if n[:5] == JOB_PREFIX]
+    own_at = [(i, n) for i, n in enumerate(names) if n[:5] != JOB_PREFIX]
+    job_id_at = names.index("job_id") if "job_id" in names else None
+
+    def make(values) -> ExecutionRow:
+        job = JobRow(id=values[job_id_at], **{name: values[i] for i, name in job_at})
+        return ExecutionRow(job=job, **{name: values[i] for i, name in own_at})
+
+    return make

@@ -1,0 +1,55 @@
+"""The lease: heartbeats that keep what the worker holds, rescue of what others lost, and
+the cancellations and lost claims a heartbeat brings to light."""
+
+import logging
+import time
+
+from .. import engine
+from ..engine import log_fields
+
+logger = logging.getLogger("jobs.worker")
+
+
+class Lease:
+    """Heartbeat for the worker `process` every `interval` seconds."""
+
+    def __init__(self, process, *, interval: float):
+        self.process = process
+        self.interval = interval
+        self.last = 0.0
+
+    def due(self) -> bool:
+        return time.monotonic() - self.last >= self.interval
+
+    def seconds_left(self) -> float:
+        return self.last + self.interval - time.monotonic()
+
+    def renew(self) -> None:
+        """Heartbeat; stop handlers asked to stop; release claims whose reply was lost."""
+        process = self.process
+        held = engine.worker_heartbeat(process.db(), worker_id=process.worker_id)
+        self.last = time.monotonic()
+        running = process.slots.running
+        for execution_id, cancel_requested in held.items():
+            item = running.get(execution_id)
+            if item is not None and cancel_requested and not item.cancel_event.is_set():
+                logger.info(
+                    "Cancelling running execution execution_id=%s",
+                    execution_id,
+                    extra=log_fields(item.execution, worker=process.name),
+                )
+                item.cancel_event.set()
+        # Held in the database but not running here: a claim whose reply never arrived.
+        recorded = {o.execution.id for o in process.pending}
+        lost = [pk for pk in held if pk not in running and pk not in recorded]
+        if lost:
+            logger.warning(
+                "Releasing executions claimed without reply ids=%s",
+                lost,
+                extra={"execution_ids": lost, "worker": process.name},
+            )
+            engine.executions_release(process.db(), worker_id=process.worker_id, ids=lost)
+
+    def rescue(self) -> int:
+        """Fail the attempts of workers whose lease lapsed (any live worker does this)."""
+        return engine.executions_rescue_stale(self.process.db())

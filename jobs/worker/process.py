@@ -1,0 +1,339 @@
+"""The worker: one process's loop of materialise, claim, run, record, heartbeat.
+
+The main thread talks to the database on a connection of its own (claims, outcomes,
+heartbeats, rescue); slot threads run handlers (slots); a listener thread waits on
+PostgreSQL NOTIFY and wakes the main thread (listener); the lease keeps what it holds.
+"""
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+
+from django.utils import timezone
+
+from .. import conf, engine
+from ..engine import log_fields, wakeup
+from ..states import ExecutionState
+from .lease import Lease
+from .listener import Listener
+from .retry import TRANSIENT, retry_database
+from .slots import Running, Slots
+
+logger = logging.getLogger("jobs.worker")
+
+
+class WorkerProcess:
+    """Run jobs from `queues` with `concurrency` slots until stopped (or drained, in burst)."""
+
+    def __init__(
+        self,
+        *,
+        queues: list[str],
+        concurrency: int = 1,
+        burst: bool = False,
+        name: str | None = None,
+        poll_interval: float | None = None,
+    ):
+        self.queues = queues
+        self.concurrency = concurrency
+        self.burst = burst
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.poll_interval = poll_interval or conf.WORKER_POLL_SECONDS
+        self.grace = conf.WORKER_SHUTDOWN_GRACE_SECONDS
+        self.log_extra = {"worker": self.name}
+
+        self.worker_id: int | None = None
+        self._db = None  # the main thread's connection, opened on first use
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.slots = Slots(concurrency, on_finish=self.wake.set)
+        self.lease = Lease(self, interval=conf.WORKER_HEARTBEAT_SECONDS)
+        self.pending: list[engine.Outcome] = []  # outcomes not yet written (database away)
+        self.check_cancels = threading.Event()
+        self.refresh_due = threading.Event()  # a job may have been added: re-read next_due
+        self.next_due = None  # when the next active job falls due, as last read
+        self.last_maintenance = 0.0
+        self.signals_seen = 0
+        self.previous_handlers: dict[int, object] = {}
+
+    @property
+    def running(self) -> dict[int, Running]:
+        return self.slots.running
+
+    def db(self):
+        """The main thread's own connection, (re)opened when needed."""
+        if self._db is None or self._db.closed:
+            self._db = engine.connect()
+        return self._db
+
+    def _reset_db(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _retry(self, step, **kwargs):
+        return retry_database(
+            step, reset=self._reset_db, stopping=self.stopping, log_extra=self.log_extra, **kwargs
+        )
+
+    # --- Lifecycle ----------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Run until stopped; return the process exit code."""
+        self._install_signal_handlers()
+        self._retry(self._register)
+        if self.worker_id is None:
+            return 0  # stopped before the database ever answered
+        self.slots.open()
+        if conf.WORKER_LISTEN:
+            Listener(
+                heed=self._heed,
+                reconnected=self.refresh_due.set,
+                wake=self.wake,
+                stopping=self.stopping,
+                log_extra=self.log_extra,
+            ).start()
+        logger.info(
+            "Worker started name=%s queues=%s concurrency=%s burst=%s",
+            self.name,
+            ",".join(self.queues),
+            self.concurrency,
+            self.burst,
+            extra=self.log_extra,
+        )
+        try:
+            self._loop()
+        finally:
+            self._shutdown()
+            self._reset_db()
+        return 0
+
+    def _register(self) -> None:
+        self.worker_id = engine.worker_register(
+            self.db(), name=self.name, queues=self.queues, concurrency=self.concurrency
+        )
+        self.lease.last = time.monotonic()
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # called from another thread: only the main thread can take signals
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self.previous_handlers[sig] = signal.signal(sig, self._on_signal)
+
+    def _restore_signal_handlers(self) -> None:
+        for sig, handler in self.previous_handlers.items():
+            signal.signal(sig, handler)
+
+    def _on_signal(self, signum, frame) -> None:
+        self.signals_seen += 1
+        if self.signals_seen > 1:
+            # Second signal: leave now; the lease lets another worker rescue what we hold.
+            os.write(2, b"Second signal: exiting at once.\n")
+            os._exit(1)
+        logger.info(
+            "Worker stopping on %s: no new claims, waiting up to %g s for %d running",
+            signal.Signals(signum).name,
+            self.grace,
+            len(self.running),
+            extra=self.log_extra,
+        )
+        self.stopping.set()
+        self.wake.set()
+
+    # --- The loop -----------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self.stopping.is_set():
+            busy = self._retry(self._tick)
+            if self.burst and not busy and not self.running and not self.pending:
+                logger.info(
+                    "Worker drained the due work (burst) name=%s", self.name, extra=self.log_extra
+                )
+                return
+            if not busy:
+                self.wake.wait(self._idle_timeout())
+            self.wake.clear()
+
+    def _tick(self) -> bool:
+        """Do one round of work; return True if there may be more to claim at once."""
+        mono = time.monotonic()
+        self._collect()
+        self._record()
+        # Claim first: what a NOTIFY announced should start before anything else is done.
+        claimed, more = self._claim()
+        if self.lease.due() or self.check_cancels.is_set():
+            self.check_cancels.clear()
+            self.lease.renew()
+            self.lease.rescue()
+        materialised = 0
+        due_now = self.next_due is not None and self.next_due <= timezone.now()
+        maintain = due_now or mono - self.last_maintenance >= self.poll_interval
+        if maintain:
+            materialised = self._materialise()
+            claimed_after, more = self._claim()
+            claimed += claimed_after
+        elif self.refresh_due.is_set():
+            self.refresh_due.clear()
+            self.next_due = engine.next_job_due(self.db())
+        idle = not (claimed or materialised or self.running)
+        if self.burst and idle and not maintain:
+            # Before a burst worker leaves, it looks for due jobs once more.
+            self.last_maintenance = 0.0
+            return True
+        # A claim that found fewer executions than free slots drained what is due: claiming
+        # again at once would only cost a round trip. A finished handler, a NOTIFY or the
+        # poll timeout wakes the loop for the next one.
+        return more
+
+    def _materialise(self) -> int:
+        """Queue what is due, batch after batch for up to a poll interval; return how many."""
+        started = time.monotonic()
+        self.refresh_due.clear()
+        total = 0
+        while True:
+            queued = engine.jobs_materialise(self.db())
+            total += queued
+            if not queued or time.monotonic() - started > self.poll_interval:
+                break
+        self.next_due = engine.next_job_due(self.db())
+        self.last_maintenance = time.monotonic()
+        return total
+
+    def _idle_timeout(self) -> float:
+        """Sleep until the next poll, or sooner if a job falls due, a timeout expires or a
+        heartbeat is due."""
+        # Heartbeats come from this loop: sleeping past one would let the lease lapse while a
+        # long job runs, and a peer would rescue and re-run it.
+        timeout = min(self.poll_interval, max(0.0, self.lease.seconds_left()))
+        if self.next_due is not None:
+            timeout = min(timeout, max(0.0, (self.next_due - timezone.now()).total_seconds()))
+        soonest = self.slots.soonest_deadline()
+        if soonest is not None:
+            timeout = min(timeout, max(0.0, soonest - time.monotonic()))
+        return timeout
+
+    # --- Claim, run, record -------------------------------------------------------------
+
+    def _claim(self) -> tuple[int, bool]:
+        """Claim into the free slots; return how many, and whether every free slot was filled
+        (then more may be waiting)."""
+        free = self.slots.free
+        if free <= 0 or self.stopping.is_set():
+            return 0, False
+        claimed = engine.executions_claim(
+            self.db(), worker_id=self.worker_id, queues=self.queues, limit=free
+        )
+        for execution in claimed:
+            job = execution.job
+            if logger.isEnabledFor(logging.INFO):
+                logger.info(
+                    "Execution started job=%s handler=%s job_id=%s execution_id=%s attempt=%s",
+                    job.name,
+                    job.handler,
+                    job.id,
+                    execution.id,
+                    execution.attempt,
+                    extra=log_fields(execution, worker=self.name),
+                )
+            self.slots.start(execution)
+        return len(claimed), len(claimed) == free
+
+    def _collect(self) -> None:
+        """Move finished and timed-out executions' outcomes to those to record."""
+        for item, outcome in self.slots.finished() + self.slots.timed_out():
+            self._log_outcome(item, outcome)
+            self.pending.append(outcome)
+
+    def _record(self) -> int:
+        if not self.pending:
+            return 0
+        outcomes, self.pending = self.pending, []
+        try:
+            engine.outcomes_record(self.db(), worker_id=self.worker_id, outcomes=outcomes)
+        except Exception:
+            self.pending = outcomes + self.pending  # written once the database is back
+            raise
+        return len(outcomes)
+
+    def _log_outcome(self, item: Running, outcome: engine.Outcome) -> None:
+        execution = item.execution
+        duration = time.monotonic() - item.started
+        level = logging.INFO if outcome.state == ExecutionState.SUCCEEDED else logging.WARNING
+        if not logger.isEnabledFor(level):
+            return
+        logger.log(
+            level,
+            "Execution %s job=%s job_id=%s execution_id=%s attempt=%s duration=%.3fs%s",
+            outcome.state,
+            execution.job.name,
+            execution.job_id,
+            execution.id,
+            execution.attempt,
+            duration,
+            f" error={outcome.error!r}" if outcome.error else "",
+            extra=log_fields(execution, worker=self.name, duration=round(duration, 6)),
+        )
+
+    def _heed(self, kind: str, value: str) -> bool:
+        """Note what a notification asks of this worker; return True if it should wake."""
+        if kind == wakeup.CANCEL:
+            self.check_cancels.set()
+            return True
+        if value not in self.queues:
+            return False
+        if kind == wakeup.SCHEDULE:
+            self.refresh_due.set()
+        return kind in (wakeup.QUEUED, wakeup.SCHEDULE)
+
+    # --- Shutdown -----------------------------------------------------------------------
+
+    def _shutdown(self) -> None:
+        deadline = time.monotonic() + self.grace
+        while self.running and time.monotonic() < deadline:
+            self.wake.wait(min(0.1, max(0.0, deadline - time.monotonic())))
+            self.wake.clear()
+            self._collect()
+            # Keep the lease while finishing: past it, a peer rescues and re-runs these.
+            if self.lease.due():
+                self._shutdown_heartbeat()
+        for item in self.running.values():
+            item.cancel_event.set()
+        leftover = list(self.running)
+
+        def finish() -> bool:
+            self._record()
+            if leftover:
+                released = engine.executions_release(
+                    self.db(), worker_id=self.worker_id, ids=leftover
+                )
+                logger.warning(
+                    "Released %d unfinished executions to the queue",
+                    released,
+                    extra={"execution_ids": leftover, **self.log_extra},
+                )
+            if self.worker_id is not None:
+                engine.worker_stop(self.db(), worker_id=self.worker_id)
+            return True
+
+        self.stopping.set()
+        try:
+            # Past the lease our executions are rescued by others anyway.
+            self._retry(finish, give_up_after=conf.WORKER_LEASE_SECONDS)
+        finally:
+            self.slots.close()
+            self._restore_signal_handlers()
+            logger.info("Worker stopped name=%s", self.name, extra=self.log_extra)
+
+    def _shutdown_heartbeat(self) -> None:
+        """Heartbeat once; while the database is away, go on waiting for the handlers."""
+        try:
+            self.lease.renew()
+        except TRANSIENT as exc:
+            logger.warning(
+                "Heartbeat failed during shutdown: %s", str(exc).strip(), extra=self.log_extra
+            )
+            self._reset_db()
+            self.lease.last = time.monotonic()  # try again an interval later

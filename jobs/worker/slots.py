@@ -1,0 +1,128 @@
+"""Slots: the threads that run handlers, each execution under its timeout.
+
+The worker's main thread hands claimed executions to `Slots.start`, and takes their
+outcomes back with `finished` and `timed_out`. A handler that outlives its timeout is
+abandoned: it is asked to stop, its slot thread replaced, and whatever it returns later is
+ignored.
+"""
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+
+from django.db import close_old_connections
+
+from ..engine import ExecutionRow, Outcome
+from ..states import ErrorCode, ExecutionState
+from .executor import execute
+
+logger = logging.getLogger("jobs.worker")
+
+
+@dataclass
+class Running:
+    execution: ExecutionRow
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+    started: float = field(default_factory=time.monotonic)
+    deadline: float = 0.0
+    thread: threading.Thread | None = None
+
+
+class Slots:
+    """`concurrency` threads running handlers; `on_finish` is called from a slot thread
+    whenever an outcome is ready."""
+
+    def __init__(self, concurrency: int, *, on_finish):
+        self.concurrency = concurrency
+        self.on_finish = on_finish
+        self.running: dict[int, Running] = {}
+        self.work: queue.Queue[Running | None] = queue.Queue()
+        self.results: queue.Queue[tuple[Running, Outcome]] = queue.Queue()
+        self.threads: list[threading.Thread] = []
+        self.abandoned: set[threading.Thread] = set()
+
+    @property
+    def free(self) -> int:
+        return self.concurrency - len(self.running)
+
+    def open(self) -> None:
+        for _ in range(self.concurrency):
+            self._add_thread()
+
+    def close(self) -> None:
+        """Let the slot threads end once their handlers return."""
+        for _ in self.threads:
+            self.work.put(None)
+
+    def start(self, execution: ExecutionRow) -> Running:
+        """Hand `execution` to a free slot."""
+        item = Running(execution)
+        item.deadline = item.started + execution.job.effective_timeout
+        self.running[execution.id] = item
+        self.work.put(item)
+        return item
+
+    def finished(self) -> list[tuple[Running, Outcome]]:
+        """Take the outcomes of the handlers that returned since the last call."""
+        done = []
+        while True:
+            try:
+                item, outcome = self.results.get_nowait()
+            except queue.Empty:
+                return done
+            if self.running.get(item.execution.id) is not item:
+                continue  # timed out earlier and already recorded
+            del self.running[item.execution.id]
+            if item.cancel_event.is_set() and outcome.state == ExecutionState.CANCELLED:
+                outcome.error = outcome.error or "Cancelled while running."
+            done.append((item, outcome))
+
+    def timed_out(self) -> list[tuple[Running, Outcome]]:
+        """Abandon the handlers past their deadline; return their failed outcomes."""
+        now = time.monotonic()
+        late = []
+        for execution_id, item in list(self.running.items()):
+            if now < item.deadline:
+                continue
+            timeout = item.execution.job.effective_timeout
+            item.cancel_event.set()
+            del self.running[execution_id]
+            outcome = Outcome(
+                item.execution,
+                ExecutionState.FAILED,
+                error=f"Timed out after {timeout} s; the handler was abandoned.",
+                error_code=ErrorCode.TIMEOUT,
+            )
+            late.append((item, outcome))
+            if item.thread is not None:
+                self.abandoned.add(item.thread)
+                self._add_thread()
+        return late
+
+    def soonest_deadline(self) -> float | None:
+        return min((r.deadline for r in self.running.values()), default=None)
+
+    def _add_thread(self) -> None:
+        thread = threading.Thread(target=self._run, name=f"slot-{len(self.threads)}", daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+    def _run(self) -> None:
+        me = threading.current_thread()
+        while True:
+            item = self.work.get()
+            if item is None:
+                return
+            item.thread = me
+            # Handlers use the ORM: a connection dropped meanwhile is replaced first.
+            close_old_connections()
+            try:
+                outcome = execute(item.execution, item.cancel_event)
+            finally:
+                close_old_connections()
+            self.results.put((item, outcome))
+            self.on_finish()
+            if me in self.abandoned:
+                return  # replaced after a timeout; its successor has the slot

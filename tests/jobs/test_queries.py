@@ -1,0 +1,243 @@
+"""The worker's SQL file: each query runs against the migrated schema, rows match the models,
+enqueue is one round trip, and the claim is prepared and index-driven."""
+
+import dataclasses
+
+import psycopg
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from jobs import engine, services
+from jobs.engine import queries, wakeup
+from jobs.engine.rows import ExecutionRow, JobRow
+from jobs.models import AuditEvent, Execution, Job
+from jobs.states import ExecutionState
+from jobs.worker import WorkerProcess
+from tests.conftest import database_url
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def due_job(**fields):
+    return services.job_create(
+        **{"name": "j", "handler": "noop", "schedule_type": "once", "run_at": timezone.now()}
+        | fields
+    )
+
+
+# --- The file against the models -------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(queries.QUERIES))
+def test_each_query_runs_against_the_migrated_schema(db, name):
+    # With every parameter NULL each statement touches no row, but PostgreSQL parses and
+    # plans it against the tables as the migrations left them: a renamed or dropped column
+    # fails here.
+    query = queries.QUERIES[name]
+    with pytest.raises((_Rollback, psycopg.errors.NotNullViolation)), db.transaction():
+        params = dict.fromkeys(query.parameters) | {
+            name: [] if name == "queues" else 1 for name in query.constants
+        }
+        queries.run(db.cursor(), name, **params)
+        raise _Rollback
+    assert query.description, f"{name} has no description"
+
+
+class _Rollback(Exception):
+    pass
+
+
+@pytest.mark.parametrize(("row", "model"), [(JobRow, Job), (ExecutionRow, Execution)])
+def test_row_fields_are_columns_of_their_models(row, model):
+    columns = {field.attname for field in model._meta.concrete_fields}
+    fields = {field.name for field in dataclasses.fields(row)} - {"job"}
+    assert fields <= columns, fields - columns
+
+
+def test_the_claim_returns_every_field_of_its_rows(db, worker):
+    due_job(
+        handler="sleep",
+        payload={"seconds": 1},
+        notify_on=["dead"],
+        notify_emails=["ops@example.com"],
+    )
+    [claimed] = engine.executions_claim(db, worker_id=worker.pk, queues=["default"], limit=1)
+    loaded = Execution.objects.select_related("job").get(pk=claimed.id)
+    for field in dataclasses.fields(ExecutionRow):
+        if field.name != "job":
+            assert getattr(claimed, field.name) == getattr(loaded, field.name), field.name
+    for field in dataclasses.fields(JobRow):
+        assert getattr(claimed.job, field.name) == getattr(loaded.job, field.name), field.name
+    assert claimed.started_at.tzinfo is not None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        claimed.attempt = 2
+
+
+def test_the_wakeup_channel_is_the_one_the_statements_notify():
+    assert f"'{wakeup.CHANNEL}'" in queries.SQL_FILE.read_text()
+
+
+# --- Enqueue ----------------------------------------------------------------------------
+
+
+def test_enqueue_is_one_statement_with_its_execution_audit_event_and_wakeup(
+    django_assert_num_queries,
+):
+    with django_assert_num_queries(1) as captured:
+        job = due_job()
+    [query] = captured.captured_queries
+    assert "pg_notify" in query["sql"]
+    assert job.executions.get().state == ExecutionState.QUEUED
+    assert AuditEvent.objects.get(object_id=str(job.pk)).action == "create"
+    # Saved as the ORM saves: a later save updates the row instead of inserting it again.
+    job.name = "renamed"
+    job.save(update_fields=["name"])
+    assert Job.objects.get(pk=job.pk).name == "renamed"
+
+
+def test_enqueue_writes_the_job_as_the_orm_reads_it():
+    job = due_job(
+        handler="sleep", payload={"seconds": 2}, notify_on=["dead"], notify_emails=["a@b.com"]
+    )
+    loaded = Job.objects.get(pk=job.pk)
+    for field in Job._meta.concrete_fields:
+        assert getattr(loaded, field.attname) == getattr(job, field.attname), field.name
+
+
+def test_a_failing_part_of_the_statement_writes_none_of_it():
+    # Outside any transaction (autocommit), as an enqueue from a script runs: the statement
+    # is its own transaction, so the job written before the refused audit row goes too.
+    job = Job(name="j", handler="noop", schedule_type="once", run_at=timezone.now())
+    bad_run = (Job(name="no such job"), job.run_at)  # its execution names no job
+    with pytest.raises(IntegrityError), connection.cursor() as cursor:
+        engine.jobs_insert(cursor, [job], [bad_run], now=timezone.now(), changes={})
+    assert not Job.objects.exists()
+    assert not AuditEvent.objects.exists()
+
+
+def test_a_bulk_enqueue_is_one_statement_for_any_number_of_jobs(django_assert_num_queries):
+    with django_assert_num_queries(1):
+        payloads = [{"seconds": n} for n in range(500)]
+        jobs = services.jobs_create_many(handler="sleep", payloads=payloads)
+    assert Execution.objects.filter(state=ExecutionState.QUEUED).count() == 500
+    assert sorted(Job.objects.values_list("payload__seconds", flat=True)) == list(range(500))
+    assert AuditEvent.objects.count() == len(jobs)
+
+
+def test_notifications_of_an_enqueue_arrive_at_its_commit_and_say_what_changed():
+    with psycopg.connect(database_url(), autocommit=True) as listener:
+        listener.execute(f"LISTEN {wakeup.CHANNEL}")
+        with transaction.atomic():
+            due_job(queue="mail")
+            services.job_create(
+                name="hourly", handler="noop", schedule_type="cron", cron="0 * * * *"
+            )
+            assert not list(listener.notifies(timeout=0.3))  # nothing before the commit
+        payloads = {note.payload for note in listener.notifies(timeout=1, stop_after=2)}
+    assert payloads == {"queued:mail", "schedule:default"}
+
+
+# --- The worker's loop ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("payload", "wakes", "refreshes", "cancels"),
+    [
+        ("queued:default", True, False, False),
+        ("schedule:default", True, True, False),
+        ("queued:mail", False, False, False),  # another queue's work
+        ("cancel:12", True, False, True),
+        ("default", False, False, False),  # a payload this version does not send
+    ],
+)
+def test_worker_does_only_what_a_notification_asks(payload, wakes, refreshes, cancels):
+    process = WorkerProcess(queues=["default"])
+    assert process._heed(*wakeup.parse(payload)) is wakes
+    assert process.refresh_due.is_set() is refreshes
+    assert process.check_cancels.is_set() is cancels
+
+
+def test_a_tick_that_drains_the_queue_does_not_claim_again_at_once():
+    # No slot threads: what the tick claims stays in its work queue, which is all we need.
+    process = WorkerProcess(queues=["default"], concurrency=3)
+    process._register()
+    process.last_maintenance = process.lease.last = float("inf")  # only the claim
+    for _ in range(4):
+        due_job()
+    assert process._tick() is True  # three slots filled: a fourth may be waiting
+    process.running.clear()  # as if the three had finished
+    assert process._tick() is False  # one left and claimed: nothing more to ask for
+    assert len(process.running) == 1
+    process._reset_db()
+
+
+# --- The claim's plan -------------------------------------------------------------------
+
+
+def explain_claim(db, worker, *, generic: bool) -> str:
+    """The plan PostgreSQL runs for the claim (its generic plan, as a prepared statement
+    settles on, with `generic`)."""
+    params = {"worker": worker.pk, "queues": ["default"], "limit": 10, "now": timezone.now()}
+    claim = queries.QUERIES["claim"]
+    with db.transaction():
+        db.execute("SET LOCAL enable_seqscan = off")
+        if generic:
+            db.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        rows = db.execute(f"EXPLAIN {claim.text(params)}", params).fetchall()
+    return "\n".join(row[0] for row in rows)
+
+
+def test_claim_plan_uses_the_partial_index(db, worker):
+    assert "execution_claim_idx" in explain_claim(db, worker, generic=False)
+
+
+def test_claims_generic_plan_still_uses_the_partial_index(db, worker):
+    plan = explain_claim(db, worker, generic=True)
+    assert "execution_claim_idx" in plan  # the queued rows, through the partial index
+    assert "jobs_job_pkey" in plan  # and their jobs, each by its key
+
+
+def prepared_claims(db) -> list[tuple[int, int]]:
+    return db.execute(
+        "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE %s",
+        ["%FOR UPDATE SKIP LOCKED%"],
+    ).fetchall()
+
+
+def test_repeated_claims_are_prepared_and_planned_once(db, worker):
+    # psycopg prepares the claim at its 5th run; PostgreSQL plans the first 5 executions of
+    # a prepared statement for their parameters, then keeps a generic plan if it is as good.
+    # With a queue long enough that a generic plan blind to the limit would look costly.
+    services.jobs_create_many(handler="noop", payloads=[{}] * 5000)
+    db.execute("ANALYZE jobs_execution")
+    for _ in range(db.prepare_threshold + 10):
+        engine.executions_claim(db, worker_id=worker.pk, queues=["default"], limit=10)
+    [(generic_plans, _)] = prepared_claims(db)
+    assert generic_plans > 0  # no longer planned at every claim
+
+
+def test_claims_are_not_prepared_with_preparing_off(worker):
+    # As DATABASE_PREPARE_THRESHOLD=none makes the worker's connections, for a pooler.
+    with engine.connect(prepare_threshold=None) as db:
+        for _ in range(10):
+            engine.executions_claim(db, worker_id=worker.pk, queues=["default"], limit=10)
+        assert prepared_claims(db) == []
+
+
+def test_recording_successes_is_one_statement_for_any_batch(db, worker):
+    services.jobs_create_many(handler="noop", payloads=[{}] * 5)
+    claimed = engine.executions_claim(db, worker_id=worker.pk, queues=["default"], limit=5)
+    results = [None, {"n": 1}]
+    db.statements.clear()
+    for batch, result in ((claimed[:1], None), (claimed[1:], {"n": 1})):
+        outcomes = [
+            engine.Outcome(execution, ExecutionState.SUCCEEDED, result=result)
+            for execution in batch
+        ]
+        engine.outcomes_record(db, worker_id=worker.pk, outcomes=outcomes)
+    assert len(db.statements) == 2 and len(set(db.statements)) == 1  # prepared once
+    stored = dict(Execution.objects.values_list("pk", "result"))
+    assert [stored[e.id] for e in claimed] == [results[0]] + [results[1]] * 4
+    assert set(Execution.objects.values_list("state", flat=True)) == {ExecutionState.SUCCEEDED}
+    assert set(Job.objects.values_list("state", flat=True)) == {"completed"}
