@@ -4,6 +4,7 @@ from datetime import UTC
 
 import django_filters as filters
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -46,9 +47,15 @@ class DateTimeFilter(filters.IsoDateTimeFilter):
 
 
 class OrderingFilter(filters.OrderingFilter):
-    """Ordering with the primary key last, so equal values cannot shuffle across pages."""
+    """Ordering with the primary key last, so equal values cannot shuffle across pages.
+
+    An empty item (`?ordering=,` or `?ordering=name,`) is refused: django-filter would
+    skip it and answer in the default order, as if the parameter were right.
+    """
 
     def filter(self, qs, value):
+        if value and not all(value):
+            raise ValidationError({self.field_name: ["Give field names, without empty items."]})
         qs = super().filter(qs, value)
         return qs.order_by(*qs.query.order_by, "pk") if value else qs
 

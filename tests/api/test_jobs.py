@@ -200,6 +200,8 @@ def test_the_list_orders_by_a_field(alice, make_job, ordering, expected):
         ({"schedule_type": "weekly"}, "schedule_type"),
         ({"created_after": "yesterday"}, "created_after"),
         ({"search": "nul\x00byte"}, "search"),
+        ({"ordering": ","}, "ordering"),
+        ({"ordering": "name,"}, "ordering"),
     ],
 )
 def test_a_filter_value_that_does_not_parse_is_400(alice, params, field):
