@@ -1,7 +1,8 @@
 from importlib import import_module
 
 from django.apps import AppConfig
-from django.conf import settings
+
+from jobs import conf
 
 from .registry import discover_entry_points
 
@@ -25,7 +26,7 @@ class HandlersConfig(AppConfig):
         # Importing the modules runs their @register decorators.
         for module in BUILTIN_MODULES:
             import_module(module)
-        for module in getattr(settings, "SCHEDULER_HANDLER_MODULES", []):
+        for module in conf.SCHEDULER_HANDLER_MODULES:
             import_module(module)
-        if getattr(settings, "SCHEDULER_HANDLER_ENTRY_POINTS", True):
+        if conf.SCHEDULER_HANDLER_ENTRY_POINTS:
             discover_entry_points()

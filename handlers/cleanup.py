@@ -13,16 +13,15 @@ created by `manage.py ensure_cleanup_job`) cleans everything.
 
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from jobs import conf
 from jobs.states import FINISHED_EXECUTION_STATES, JobState, ScheduleType
 
 from .registry import register
 
-DEFAULT_RETENTION_DAYS = 30
 DEFAULT_BATCH_SIZE = 500  # rows per transaction
 MAX_BATCH_SIZE = 10_000
 FINISHED_JOB_STATES = (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
@@ -48,9 +47,7 @@ SCHEMA = {
     schema=SCHEMA,
 )
 def cleanup(payload, ctx):
-    retention_days = payload.get(
-        "retention_days", getattr(settings, "CLEANUP_RETENTION_DAYS", DEFAULT_RETENTION_DAYS)
-    )
+    retention_days = payload.get("retention_days", conf.CLEANUP_RETENTION_DAYS)
     cutoff = timezone.now() - timedelta(days=retention_days)
     pause = payload.get("pause_seconds", 0)
 

@@ -14,11 +14,11 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.validators import validate_email
 from django.utils.html import strip_tags
 
+from jobs import conf
 from jobs.exceptions import SchedulerError
 
 from .registry import register
 
-DEFAULT_MAX_RECIPIENTS = 50
 ADDRESS_LIST = {"type": "array", "items": {"type": "string", "maxLength": 254}, "maxItems": 1000}
 
 SCHEMA = {
@@ -44,7 +44,7 @@ class EmailError(SchedulerError):
 
 
 def max_recipients() -> int:
-    return getattr(settings, "EMAIL_MAX_RECIPIENTS", DEFAULT_MAX_RECIPIENTS)
+    return conf.EMAIL_MAX_RECIPIENTS
 
 
 def address_problems(field: str, addresses: list[str]) -> list[str]:

@@ -18,8 +18,7 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from django.conf import settings
-
+from jobs import conf
 from jobs.exceptions import SchedulerError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -115,7 +114,7 @@ def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
 def allowed_networks() -> list[IPNetwork]:
     """Return the networks the `WEBHOOK_ALLOWED_ADDRESSES` setting opens."""
     networks = []
-    for entry in getattr(settings, "WEBHOOK_ALLOWED_ADDRESSES", []):
+    for entry in conf.WEBHOOK_ALLOWED_ADDRESSES:
         networks.append(ipaddress.ip_network(str(entry).strip(), strict=False))
     return networks
 

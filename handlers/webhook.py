@@ -16,8 +16,8 @@ import time
 
 import certifi
 import httpx
-from django.conf import settings
 
+from jobs import conf
 from jobs.exceptions import SchedulerError
 
 from . import netguard
@@ -258,7 +258,7 @@ def _read_capped(response: httpx.Response, *, deadline: float, timeout: float, u
 def _tls_context() -> ssl.SSLContext:
     """Certificates are checked against the URL's name, with WEBHOOK_CA_BUNDLE's CAs if set
     (an internal CA), else with certifi's, as httpx does by default."""
-    bundle = getattr(settings, "WEBHOOK_CA_BUNDLE", "") or certifi.where()
+    bundle = conf.WEBHOOK_CA_BUNDLE or certifi.where()
     return ssl.create_default_context(cafile=bundle)
 
 

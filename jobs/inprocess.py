@@ -140,11 +140,7 @@ def _pending_with_key(unique_key: str) -> Job | None:
 
 def _is_unique_key_violation(exc: IntegrityError) -> bool:
     diag = getattr(exc.__cause__, "diag", None)
-    constraint = getattr(diag, "constraint_name", None)
-    if constraint is not None:
-        return constraint == UNIQUE_KEY_CONSTRAINT
-    # SQLite names the column, not the index: "UNIQUE constraint failed: jobs_job.unique_key".
-    return "unique_key" in str(exc)
+    return getattr(diag, "constraint_name", None) == UNIQUE_KEY_CONSTRAINT
 
 
 def _given(**values) -> dict:

@@ -9,6 +9,7 @@ from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Now
 from django.utils.timezone import now as utcnow
 
+from . import conf
 from .states import ErrorCode, ExecutionState, JobState, MisfirePolicy, ScheduleType
 
 DEFAULT_QUEUE = "default"
@@ -130,7 +131,7 @@ class Job(models.Model):
 
     @property
     def effective_timeout(self) -> int:
-        return self.timeout_seconds or settings.JOB_DEFAULT_TIMEOUT_SECONDS
+        return self.timeout_seconds or conf.JOB_DEFAULT_TIMEOUT_SECONDS
 
 
 class ExecutionQuerySet(models.QuerySet):
@@ -242,7 +243,7 @@ class WorkerQuerySet(models.QuerySet):
 
         Without `now`, by the database's clock, the one heartbeats are written with.
         """
-        lease = timedelta(seconds=settings.WORKER_LEASE_SECONDS)
+        lease = timedelta(seconds=conf.WORKER_LEASE_SECONDS)
         return self.filter(stopped_at__isnull=True, heartbeat_at__gte=(now or Now()) - lease)
 
     def with_running(self):
@@ -282,7 +283,7 @@ class Worker(models.Model):
     def status(self) -> str:
         if self.stopped_at:
             return "stopped"
-        lease = timedelta(seconds=settings.WORKER_LEASE_SECONDS)
+        lease = timedelta(seconds=conf.WORKER_LEASE_SECONDS)
         return "alive" if self.heartbeat_at >= utcnow() - lease else "stale"
 
 

@@ -26,7 +26,6 @@ import traceback
 import uuid
 from importlib import import_module
 
-from django.conf import settings
 from django.utils.module_loading import autodiscover_modules
 
 try:  # Django 6
@@ -44,6 +43,7 @@ except ImportError:  # Django 5.2, with the django-tasks backport
 
 from jobs.registry import register
 
+from . import conf
 from .exceptions import SchedulerError
 
 TASK_HANDLER = "django_task"
@@ -92,7 +92,7 @@ def discover_tasks() -> None:
     with _discover_lock:
         if not _discovered:
             autodiscover_modules("tasks")
-            for module in getattr(settings, "SCHEDULER_TASK_MODULES", []):
+            for module in conf.SCHEDULER_TASK_MODULES:
                 import_module(module)
             _discovered = True
 

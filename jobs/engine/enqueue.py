@@ -10,6 +10,7 @@ import json
 from datetime import datetime
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import DEFAULT_DB_ALIAS
 
 from .. import audit
 from ..models import Job
@@ -92,4 +93,4 @@ def jobs_insert(
         job.created_at = job.updated_at = now
         # Saved: as the ORM leaves an instance it has written (Model._state, documented).
         job._state.adding = False
-        job._state.db = "default"
+        job._state.db = DEFAULT_DB_ALIAS

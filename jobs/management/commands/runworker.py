@@ -1,10 +1,10 @@
 """`manage.py runworker`: run jobs on this host."""
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import OperationalError, ProgrammingError, connection
 from django.db.migrations.executor import MigrationExecutor
 
+from jobs import conf
 from jobs.worker import WorkerProcess
 
 
@@ -51,7 +51,7 @@ class Command(BaseCommand):
             raise CommandError("--concurrency must be between 1 and 1000.")
         if poll_interval is not None and poll_interval <= 0:
             raise CommandError("--poll-interval must be a positive number of seconds.")
-        lease = settings.WORKER_LEASE_SECONDS
+        lease = conf.WORKER_LEASE_SECONDS
         if poll_interval is not None and poll_interval >= lease:
             # A worker busy materialising for a poll interval does not heartbeat meanwhile.
             raise CommandError(
