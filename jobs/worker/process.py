@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 
+from django.db import connection
 from django.utils import timezone
 
 from .. import conf, engine
@@ -73,6 +74,8 @@ class WorkerProcess:
         if self._db is not None:
             self._db.close()
             self._db = None
+        # Django's connection too (signals load rows through it): reconnect on next use.
+        connection.close()
 
     def _retry(self, step, **kwargs):
         return retry_database(

@@ -1,21 +1,27 @@
 """`manage.py runworker`: run jobs on this host."""
 
+import psycopg
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.db import OperationalError, ProgrammingError, connection
-from django.db.migrations.executor import MigrationExecutor
+from django.db import OperationalError, ProgrammingError
 
 from jobs import conf
 from jobs.worker import WorkerProcess
+
+# SQLSTATEs of a table or column that is not there: a deploy that skipped migrate.
+MISSING_SCHEMA = ("42P01", "42703")
 
 
 def unapplied_migrations() -> bool:
     """Return True if migrations are missing; False also when the database cannot be asked
     (the worker then waits for it like for any outage)."""
     try:
-        executor = MigrationExecutor(connection)
-        return bool(executor.migration_plan(executor.loader.graph.leaf_nodes()))
+        call_command("migrate", check_unapplied=True, verbosity=0)
+    except SystemExit as stop:  # migrate --check exits 1 when migrations are unapplied
+        return bool(stop.code)
     except OperationalError:
         return False
+    return False
 
 
 def queue_list(value: str) -> list[str]:
@@ -69,10 +75,11 @@ class Command(BaseCommand):
             raise CommandError("The database is not migrated: run manage.py migrate first.")
         try:
             code = worker.run()
-        except ProgrammingError as exc:
+        except (ProgrammingError, psycopg.ProgrammingError) as exc:
             first_line = str(exc).strip().splitlines()[0]
-            raise CommandError(
-                f"{first_line} (is the database migrated? run: manage.py migrate)"
-            ) from exc
+            cause = exc.__cause__ if isinstance(exc, ProgrammingError) else exc
+            if getattr(cause, "sqlstate", None) in MISSING_SCHEMA:
+                first_line += " (is the database migrated? run: manage.py migrate)"
+            raise CommandError(first_line) from exc
         if code:
             raise SystemExit(code)
