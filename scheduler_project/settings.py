@@ -113,10 +113,12 @@ if not DATABASES["default"]["HOST"] and "host" in _options:
     DATABASES["default"]["HOST"] = _options.pop("host")
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-# psycopg prepares a statement bound on the server (jobs.statements.bound_cursor: the claim,
-# recording successes, an enqueue) after this many runs on one connection. "none" never
-# prepares, for a pool in transaction mode that does not keep prepared statements
-# (PgBouncer < 1.21).
+# Parameters bound by the server (Django's documented option), not quoted into the SQL by
+# the client: an enqueue's arrays are sent as they are, and psycopg prepares a statement
+# (the enqueue, the worker's claim and outcomes, the ORM's repeated queries) after
+# DATABASE_PREPARE_THRESHOLD runs on one connection. "none" never prepares, for a pool in
+# transaction mode that does not keep prepared statements (PgBouncer < 1.21).
+_options.setdefault("server_side_binding", True)
 _prepare = env.str("DATABASE_PREPARE_THRESHOLD", default="5").strip().lower()
 if _prepare not in ("", "none") and not _prepare.isdigit():
     raise ImproperlyConfigured(
