@@ -1,23 +1,25 @@
 """Schedules: when a job's occurrences fall, and whether its schedule fields make sense.
 
 Every time is computed as an aware UTC datetime. Cron expressions are evaluated on the wall
-clock of the job's IANA timezone; across DST changes:
+clock of the job's IANA timezone, across DST changes as cron itself does (jobs.cron_time):
 
-- a wall-clock time that does not exist (spring forward) fires once, at the instant of the
-  change (02:30 in Europe/Berlin on the last Sunday of March fires at 03:00 CEST);
-- a wall-clock time that occurs twice (fall back) fires once, at its first occurrence.
+- a fixed-time expression (`30 2 * * *`, `@daily`) fires once per wall time: a time skipped
+  when clocks go forward fires right after the change, a repeated one at its first pass;
+- a wildcard expression (`*/15 * * * *`, `@hourly`) fires at every real instant whose wall
+  time matches: none in a skipped hour, in both passes of a repeated one.
 
 Interval schedules count real seconds, so DST never shifts them.
 """
 
 import functools
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
+from .cron_time import latest_cron, next_cron
+from .cron_time import resolve_wall_time as resolve_wall_time  # the admin reads run_at by it
 from .states import JobState, ScheduleType
 
 CRON_ALIASES = frozenset(
@@ -25,9 +27,6 @@ CRON_ALIASES = frozenset(
 )
 MIN_INTERVAL_SECONDS = 1
 MAX_INTERVAL_SECONDS = 366 * 24 * 3600
-# Beyond this many candidate wall-clock times without one past `after`, give up: it only
-# happens for expressions that match nothing real (e.g. 30 February).
-MAX_CRON_STEPS = 10_000
 UPCOMING_RUNS = 5  # how many run times the API and the admin show ahead
 
 
@@ -144,7 +143,8 @@ def next_after(
             return anchor
         missed = (after - anchor) // step
         return anchor + (missed + 1) * step
-    return _next_cron(schedule.cron, ZoneInfo(schedule.timezone), after)
+    # In UTC for the cache: aware datetimes of one zone compare equal across a fold.
+    return _next_cron(schedule.cron, ZoneInfo(schedule.timezone), after.astimezone(UTC))
 
 
 def upcoming(
@@ -183,53 +183,7 @@ def upcoming_runs(job, *, now: datetime, n: int = UPCOMING_RUNS) -> list[datetim
 # thousands of `*/5 * * * *` jobs are materialised, croniter runs once per batch, not per job.
 @functools.lru_cache(maxsize=4096)
 def _next_cron(expression: str, tz: ZoneInfo, after: datetime) -> datetime:
-    after = after.astimezone(UTC)
-    wall = after.astimezone(tz).replace(tzinfo=None)
-    # Wall times at or before `wall` resolve to instants at or before `after` (a repeated
-    # wall time resolves to its first pass), so the search starts right after it.
-    iterator = _cron_at(expression, wall)
-    for _ in range(MAX_CRON_STEPS):
-        candidate = resolve_wall_time(iterator.get_next(datetime), tz)
-        if candidate > after:
-            return candidate
-    raise ValueError(f"cron expression {expression!r} has no occurrence after {after}")
-
-
-_parsed = threading.local()  # per thread: a croniter is an iterator with state
-
-
-def _cron_at(expression: str, wall: datetime) -> croniter:
-    """Return a croniter for `expression` positioned at naive `wall`, parsing it only once."""
-    cache = _parsed.__dict__.setdefault("cache", {})
-    iterator = cache.get(expression)
-    if iterator is None:
-        if len(cache) > 1024:
-            cache.clear()
-        iterator = cache[expression] = croniter(expression.strip(), wall, second_at_beginning=True)
-    else:
-        iterator.set_current(wall, force=True)
-    return iterator
-
-
-def resolve_wall_time(wall: datetime, tz: ZoneInfo) -> datetime:
-    """Map a naive wall-clock time in `tz` to one UTC instant (first fold; gap -> change)."""
-    first = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
-    if first.astimezone(tz).replace(tzinfo=None) == wall:
-        return first
-    # The wall time falls in a gap. fold=1 reads it with the later offset and lands before
-    # the change, fold=0 after it: the change is the first instant between them whose wall
-    # time is at or past `wall`. Gaps are whole seconds, so a bisection finds it exactly.
-    low = wall.replace(tzinfo=tz, fold=1).astimezone(UTC)
-    high = first
-    if low > high:
-        low, high = high, low
-    while (high - low) > timedelta(seconds=1):
-        middle = low + (high - low) / 2
-        if middle.astimezone(tz).replace(tzinfo=None) >= wall:
-            high = middle
-        else:
-            low = middle
-    return high.replace(microsecond=0)
+    return next_cron(expression, tz, after)
 
 
 def latest_at_or_before(schedule: Schedule, now: datetime, *, anchor: datetime) -> datetime:
@@ -239,14 +193,8 @@ def latest_at_or_before(schedule: Schedule, now: datetime, *, anchor: datetime) 
         return anchor + ((now - anchor) // step) * step
     if schedule.schedule_type == ScheduleType.ONCE:
         return anchor
-    tz = ZoneInfo(schedule.timezone)
-    wall = now.astimezone(tz).replace(tzinfo=None) + timedelta(seconds=1)
-    iterator = _cron_at(schedule.cron, wall)
-    for _ in range(MAX_CRON_STEPS):
-        candidate = resolve_wall_time(iterator.get_prev(datetime), tz)
-        if candidate <= now:
-            return max(candidate, anchor)
-    return anchor
+    latest = latest_cron(schedule.cron, ZoneInfo(schedule.timezone), now)
+    return max(latest, anchor) if latest is not None else anchor
 
 
 @dataclass(frozen=True)

@@ -108,8 +108,9 @@ def test_berlin_fall_back_daily_0230_runs_once_at_the_first_occurrence():
     assert runs[0].astimezone(BERLIN).strftime("%H:%M %Z") == "02:30 CEST"
 
 
-def test_new_york_spring_forward_every_15_minutes_collapses_the_gap():
-    # 2025-03-09: 02:00 EST jumps to 03:00 EDT (07:00 UTC).
+def test_new_york_spring_forward_every_15_minutes_has_no_runs_in_the_skipped_hour():
+    # 2025-03-09: 02:00 EST jumps to 03:00 EDT (07:00 UTC). A wildcard expression has no
+    # occurrence in the skipped hour (02:00-02:45 never happen); it does not fire them at 03:00.
     schedule = cron("*/15 * * * *", "America/New_York")
     runs = runs_between(schedule, utc(2025, 3, 9, 6, 30), utc(2025, 3, 9, 7, 30))
     assert runs == [
@@ -118,16 +119,18 @@ def test_new_york_spring_forward_every_15_minutes_collapses_the_gap():
         utc(2025, 3, 9, 7, 15),
         utc(2025, 3, 9, 7, 30),
     ]
-    assert len(set(runs)) == len(runs)
+    walls = [r.astimezone(NEW_YORK).strftime("%H:%M") for r in runs]
+    assert walls == ["01:45", "03:00", "03:15", "03:30"]
 
 
-def test_new_york_fall_back_hourly_fires_each_wall_time_once():
-    # 2025-11-02: 02:00 EDT falls back to 01:00 EST; 01:00 local happens twice.
+def test_new_york_fall_back_hourly_fires_in_both_passes_of_the_repeated_hour():
+    # 2025-11-02: 02:00 EDT falls back to 01:00 EST; 01:00 local happens twice. A wildcard
+    # expression fires at every real instant whose wall time matches: both 01:00s.
     schedule = cron("0 * * * *", "America/New_York")
     runs = runs_between(schedule, utc(2025, 11, 2, 3, 30), utc(2025, 11, 2, 8, 30))
-    walls = [r.astimezone(NEW_YORK).strftime("%H:%M") for r in runs]
-    assert walls == ["00:00", "01:00", "02:00", "03:00"]
-    assert runs[1] == utc(2025, 11, 2, 5, 0)  # the first 01:00 (EDT)
+    walls = [r.astimezone(NEW_YORK).strftime("%H:%M %Z") for r in runs]
+    assert walls == ["00:00 EDT", "01:00 EDT", "01:00 EST", "02:00 EST", "03:00 EST"]
+    assert runs == [utc(2025, 11, 2, h) for h in (4, 5, 6, 7, 8)]  # one an hour, real time
 
 
 def test_next_after_inside_the_repeated_hour_does_not_fire_the_repeat():
