@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from jobs import audit, schedules, services
+from jobs.describe import describe_schedule
 from jobs.exceptions import SchedulerError
 from jobs.models import SCHEDULE_FIELDS, Execution, Job
 from jobs.registry import all_handlers
@@ -21,7 +22,6 @@ from jobs.states import job_allows
 from web.display import badge, duration_text
 
 from .common import ObjectActionsMixin, apply_each
-from .describe import describe_schedule
 from .forms import JobForm
 
 RECENT_EXECUTIONS = 10  # attempts shown on a job's page; the rest are one link away

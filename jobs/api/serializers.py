@@ -16,6 +16,7 @@ from rest_framework import serializers
 from jobs import payloads, schedules
 from jobs.models import INT_MAX, SMALLINT_MAX, Execution, Job, Worker
 from jobs.selectors import workers
+from jobs.selectors.schedules import MAX_PREVIEW_RUNS, PREVIEW_RUNS
 from jobs.services import EDITABLE_FIELDS
 from jobs.states import NOTIFY_EVENTS, ScheduleType
 from web import serializers as strict
@@ -158,6 +159,46 @@ class RescheduleSerializer(StrictFieldsMixin, serializers.Serializer):
     interval_seconds = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     cron = serializers.CharField(required=False, allow_blank=True, max_length=200)
     timezone = serializers.CharField(required=False, max_length=64)
+
+
+# --- Schedule preview -------------------------------------------------------------------
+
+
+class SchedulePreviewRequestSerializer(StrictFieldsMixin, serializers.Serializer):
+    """A job's schedule fields, and how many of its next runs to show."""
+
+    schedule_type = serializers.ChoiceField(choices=ScheduleType.choices)
+    run_at = AwareDateTimeField(required=False, allow_null=True)
+    interval_seconds = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=INT_MAX
+    )
+    cron = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+    timezone = serializers.CharField(required=False, max_length=64, default="UTC")
+    count = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_PREVIEW_RUNS, default=PREVIEW_RUNS
+    )
+
+
+class LocalDateTimeField(serializers.DateTimeField):
+    """A time shown in the zone it carries (the schedule's), not in the server's."""
+
+    def to_representation(self, value):
+        return value.isoformat()
+
+
+class PreviewRunSerializer(serializers.Serializer):
+    at = LocalDateTimeField(help_text="In the schedule's timezone, with its offset.")
+    utc_offset = serializers.CharField(help_text='"+01:00"')
+    after_clock_change = serializers.BooleanField(
+        help_text="The clocks change between the run before this one (or now) and this one."
+    )
+
+
+class SchedulePreviewSerializer(serializers.Serializer):
+    description = serializers.CharField(help_text="The schedule in words.")
+    timezone = serializers.CharField()
+    runs = PreviewRunSerializer(many=True)
+    warnings = serializers.ListField(child=serializers.CharField())
 
 
 # --- Executions -------------------------------------------------------------------------

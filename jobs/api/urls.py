@@ -1,4 +1,5 @@
-"""Routes of /api/v1/ (jobs, executions, handlers, workers, stats, audit); auth: accounts.urls."""
+"""Routes of /api/v1/ (jobs, executions, handlers, workers, stats, audit, schedule preview);
+auth: accounts.urls."""
 
 from django.urls import path
 from rest_framework.routers import SimpleRouter
@@ -16,4 +17,5 @@ app_name = "api"
 urlpatterns = [
     *router.urls,
     path("stats", views.StatsView.as_view(), name="stats"),
+    path("schedules/preview", views.SchedulePreviewView.as_view(), name="schedule-preview"),
 ]

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from jobs.exceptions import HandlerNotFound
 from jobs.models import Execution, Job
 from jobs.registry import all_handlers, get_handler
+from jobs.selectors.schedules import schedule_preview
 from jobs.selectors.stats import stats_for
 from jobs.selectors.workers import worker_rows
 from jobs.services import (
@@ -278,3 +279,23 @@ class StatsView(StrictQueryMixin, APIView):
     def get(self, request):
         data = stats_for(request.user, now=timezone.now())
         return Response(serializers.StatsSerializer(data).data)
+
+
+class SchedulePreviewView(APIView):
+    """The next runs of a schedule, with their UTC offsets, and the schedule in words.
+
+    Takes a job's schedule fields (schedule_type, run_at, interval_seconds, cron, timezone)
+    and saves nothing; a bad field is a 400 naming it, as creating the job would be.
+    """
+
+    @extend_schema(
+        summary="Preview a schedule's next runs",
+        tags=["jobs"],
+        request=serializers.SchedulePreviewRequestSerializer,
+        responses=serializers.SchedulePreviewSerializer,
+    )
+    def post(self, request):
+        given = serializers.SchedulePreviewRequestSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        preview = schedule_preview(**given.validated_data, now=timezone.now())
+        return Response(serializers.SchedulePreviewSerializer(preview).data)

@@ -1,4 +1,4 @@
-"""Schedules in words, for people reading the admin: "At 02:30, every day (Europe/Berlin)".
+"""Schedules in words, for the admin and the schedule preview: "At 02:30, every day".
 
 Cron expressions are put into words by cron-descriptor; anything it cannot read is quoted
 as it is, so the admin never shows a wrong sentence.

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from jobs.admin.describe import describe_cron, describe_interval, describe_schedule
+from jobs.describe import describe_cron, describe_interval, describe_schedule
 from jobs.models import Job
 
 
