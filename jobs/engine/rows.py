@@ -78,8 +78,10 @@ class ExecutionRow:
 def execution_rows(cursor):
     """A psycopg row factory: rows of execution columns and job__ columns as ExecutionRow."""
     names = [column.name for column in cursor.description or ()]
-    job_at = [(i, n.removeprefix(JOB_PREFIX)) for i, n in enumerate(names) if n[:5] == JOB_PREFIX]
-    own_at = [(i, n) for i, n in enumerate(names) if n[:5] != JOB_PREFIX]
+    job_at = [
+        (i, n.removeprefix(JOB_PREFIX)) for i, n in enumerate(names) if n.startswith(JOB_PREFIX)
+    ]
+    own_at = [(i, n) for i, n in enumerate(names) if not n.startswith(JOB_PREFIX)]
     job_id_at = names.index("job_id") if "job_id" in names else None
 
     def make(values) -> ExecutionRow:

@@ -7,7 +7,6 @@ import pytest
 from django.utils import timezone
 
 from jobs.models import AuditEvent, Job
-from jobs.selectors.schedules import schedule_preview
 
 pytestmark = pytest.mark.django_db
 
@@ -30,19 +29,6 @@ def test_a_cron_schedule_shows_its_next_runs_in_its_zone_and_in_words(alice):
     assert all(later - earlier >= timedelta(hours=23) for earlier, later in pairwise(runs))
     assert {run["utc_offset"] for run in body["runs"]} <= {"+01:00", "+02:00"}
     assert runs[0] > timezone.now()
-
-
-def test_runs_across_a_clock_change_carry_a_warning():
-    # The evening before Berlin's clocks go back (2027-10-31 03:00 CEST -> 02:00 CET).
-    preview = schedule_preview(
-        schedule_type="cron",
-        cron="0 */6 * * *",
-        timezone="Europe/Berlin",
-        now=datetime.fromisoformat("2027-10-30T20:00:00+02:00"),
-    )
-    assert [run.utc_offset for run in preview.runs][:2] == ["+02:00", "+01:00"]
-    assert [run.after_clock_change for run in preview.runs][:2] == [False, True]
-    assert len(preview.warnings) == 1 and "clocks change" in preview.warnings[0]
 
 
 def test_an_interval_runs_every_interval_from_now(alice):
