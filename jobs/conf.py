@@ -31,6 +31,9 @@ DEFAULTS = {
     # PostgreSQL LISTEN/NOTIFY wake-ups; off means polling only (e.g. behind PgBouncer in
     # transaction pooling mode, which cannot hold a LISTEN).
     "WORKER_LISTEN": True,
+    # Handler threads a worker may have abandoned (their run timed out but the thread has
+    # not returned) before it stops claiming until some of them end.
+    "WORKER_MAX_ABANDONED_THREADS": 8,
     # --- Jobs and their runs ---
     # Seconds a run of a job without its own timeout_seconds may take.
     "JOB_DEFAULT_TIMEOUT_SECONDS": 3600,
@@ -45,6 +48,8 @@ DEFAULTS = {
     "MAX_PAYLOAD_DEPTH": 32,
     # Queue of notification deliveries; empty: the queue of the job they are about.
     "NOTIFICATION_QUEUE": "",
+    # Occurrences one backfill may queue; a range holding more is refused.
+    "BACKFILL_MAX_OCCURRENCES": 1000,
     # --- Handlers ---
     # Extra modules imported at start-up so their @register'ed handlers exist.
     "SCHEDULER_HANDLER_MODULES": [],
