@@ -39,6 +39,7 @@ ACTIONS = (
     "trigger",
     "reschedule",
     "retry",
+    "backfill",
     "delete",
     "token_created",
     "token_revoked",

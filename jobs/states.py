@@ -70,6 +70,8 @@ JOB_ACTIONS: dict[str, frozenset[str]] = {
     "retry": frozenset(set(JobState.values) - {JobState.CANCELLED}),
     "edit": frozenset(set(JobState.values) - {JobState.CANCELLED}),
     "reschedule": frozenset(set(JobState.values) - {JobState.CANCELLED}),
+    # Queueing past occurrences that never ran; like a trigger, a paused job's backfill runs.
+    "backfill": frozenset(set(JobState.values) - {JobState.CANCELLED}),
 }
 
 

@@ -33,6 +33,7 @@ from jobs.services import (
 from web.query import StrictQueryMixin
 
 from . import examples, serializers
+from .backfill import BackfillMixin
 from .filters import ExecutionFilter, JobFilter, WorkerFilter
 
 
@@ -47,7 +48,7 @@ from .filters import ExecutionFilter, JobFilter, WorkerFilter
     destroy=extend_schema(summary="Delete a job and its history"),
 )
 @extend_schema(tags=["jobs"])
-class JobViewSet(StrictQueryMixin, viewsets.ModelViewSet):
+class JobViewSet(BackfillMixin, StrictQueryMixin, viewsets.ModelViewSet):
     """Jobs: definitions that run a handler with a payload on a schedule.
 
     A schedule change (PUT, PATCH or reschedule) recomputes next_run_at. PUT needs the
@@ -58,7 +59,16 @@ class JobViewSet(StrictQueryMixin, viewsets.ModelViewSet):
     filterset_class = JobFilter
     http_method_names = ["get", "post", "put", "patch", "delete"]
     conflict_actions = frozenset(
-        {"update", "partial_update", "pause", "resume", "cancel", "trigger", "reschedule"}
+        {
+            "update",
+            "partial_update",
+            "pause",
+            "resume",
+            "cancel",
+            "trigger",
+            "reschedule",
+            "backfill",
+        }
     )
     list_actions = frozenset({"list", "executions"})
 

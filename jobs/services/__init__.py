@@ -1,6 +1,7 @@
 """The scheduler's operations, one function per transition (jobs, executions), and what
 makes a job valid (validation). API, admin, jobsctl and in-process code call these."""
 
+from .backfill import job_backfill
 from .executions import execution_cancel, execution_retry
 from .jobs import (
     AUDITED_FIELDS,
@@ -27,6 +28,7 @@ __all__ = [
     "execution_cancel",
     "execution_retry",
     "is_internal",
+    "job_backfill",
     "job_cancel",
     "job_create",
     "job_delete",
