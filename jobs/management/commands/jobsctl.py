@@ -2,6 +2,7 @@
 
     jobsctl list [--state S] [--handler H] [--queue Q] [--search TEXT] [--limit N]
     jobsctl show JOB            jobsctl pause JOB    jobsctl resume JOB    jobsctl trigger JOB
+    jobsctl backfill JOB --start TIME --end TIME
     jobsctl executions [--job JOB] [--state S] [--queue Q] [--limit N]
     jobsctl retry EXECUTION     jobsctl stats [--window SECONDS]
     jobsctl workers [--all] [--host HOST] [--check]
@@ -18,6 +19,7 @@ import getpass
 import json
 import os
 import re
+from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
@@ -80,10 +82,21 @@ def positive_int(value: str) -> int:
     return number
 
 
+def timestamp(value: str) -> datetime:
+    """An ISO 8601 time (`2026-11-01T06:00Z`, `2026-11-01 08:00+02:00`); UTC without offset."""
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an ISO 8601 time like 2026-11-01T06:00Z"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 class Command(BaseCommand):
     help = (
         "List, inspect and steer jobs and executions: list, show, pause, resume, trigger, "
-        "executions, retry, stats, workers. Add --json for machine-readable output."
+        "backfill, executions, retry, stats, workers. Add --json for machine-readable output."
     )
 
     def add_arguments(self, parser):
@@ -109,6 +122,21 @@ class Command(BaseCommand):
             ("trigger", "Queue a run of a job now; its schedule is kept."),
         ]:
             sub.add_parser(name, parents=[common], help=text).add_argument("job", metavar="JOB")
+
+        backfill = sub.add_parser(
+            "backfill",
+            parents=[common],
+            help="Queue a recurring job's past occurrences that have no execution yet.",
+        )
+        backfill.add_argument("job", metavar="JOB")
+        for edge in ("start", "end"):
+            backfill.add_argument(
+                f"--{edge}",
+                type=timestamp,
+                required=True,
+                metavar="TIME",
+                help=f"The range's {edge}, included (ISO 8601; UTC without an offset).",
+            )
 
         ex = sub.add_parser("executions", parents=[common], help="List executions, newest first.")
         ex.add_argument("--job", metavar="JOB")
@@ -249,6 +277,23 @@ class Command(BaseCommand):
         self.emit(
             cli.execution_data(execution),
             f"Queued execution {execution.pk} of job {str(job.pk)[: cli.SHORT_ID]} ({job.name}).",
+        )
+
+    def do_backfill(self, *, job, start, end, **_):
+        job = self.find_job(job)
+        done = services.job_backfill(job=job, start=start, end=end)
+        data = {
+            "job": str(job.pk),
+            "start": cli.iso(done.start),
+            "end": cli.iso(done.end),
+            "occurrences": done.occurrences,
+            "queued": done.queued,
+        }
+        self.emit(
+            data,
+            f"Queued {done.queued} of {done.occurrences} occurrences of job "
+            f"{str(job.pk)[: cli.SHORT_ID]} ({job.name}) from {cli.when(start)} to "
+            f"{cli.when(end)}; the others already had an execution.",
         )
 
     def do_executions(self, *, job, state, queue, limit, **_):
