@@ -5,6 +5,10 @@ succeeds and is stored as the result; anything else fails the attempt with the s
 error (and so is retried like any failure). Redirects are followed here, hop by hop, so that
 each new location goes through the address check again (see handlers.netguard), and every
 connection goes to an address that was checked, never to a name resolved a second time.
+
+The request is bounded whatever the server does (see handlers.httpbounds): one wall-clock
+deadline over all of it, a size limit counted on the bytes read from the socket, and a
+limit on what a compressed answer may inflate to.
 """
 
 import codecs
@@ -13,21 +17,26 @@ import ipaddress
 import json
 import ssl
 import time
+import zlib
 
 import certifi
+import httpcore
 import httpx
 
 from jobs import conf
 from jobs.exceptions import SchedulerError
 
-from . import netguard
+from . import httpbounds, netguard
 from .registry import register
 
-DEFAULT_TIMEOUT = 10.0  # seconds for each hop: connect, send, and read the whole answer
+# Seconds for the whole request, redirects included: connect, TLS, send, read the answer.
+DEFAULT_TIMEOUT = 10.0
 MAX_TIMEOUT = 300.0  # seconds
 DEFAULT_MAX_REDIRECTS = 5
 MAX_REDIRECTS = 10
-MAX_RESPONSE_BYTES = 1024 * 1024  # read at most this much of an answer; the rest is dropped
+# Read at most this much of an answer's body from the socket (compressed or not), and keep
+# at most this much of it once decompressed; the rest is dropped.
+MAX_RESPONSE_BYTES = 1024 * 1024
 MAX_STORED_BODY_CHARS = 10_000  # of the answer's text kept in the result
 USER_AGENT = "django-pgscheduler-webhook/1"
 
@@ -142,15 +151,31 @@ def request(
     max_redirects: int,
     ctx=None,
 ) -> dict:
-    """Send the request, following redirects one checked hop at a time; return the 2xx answer."""
+    """Send the request, following redirects one checked hop at a time; return the 2xx answer.
+
+    The whole of it, every hop included, ends by one deadline: `timeout` seconds from now,
+    or the run's own timeout (the job's timeout_seconds) if that is shorter, since past it
+    the worker has given the run up and the request would only hold its thread.
+    """
     started = time.monotonic()
+    budget = timeout
+    job = getattr(ctx, "job", None)
+    if job is not None:
+        budget = min(budget, job.effective_timeout)
+    deadline = httpbounds.Deadline(started + budget)
     redirects = 0
     while True:
         if ctx is not None:
             ctx.raise_if_cancelled()
         target = netguard.resolve(url)
         status, reason, response_headers, body, truncated = _send_pinned(
-            target, method=method, url=url, headers=headers, content=content, timeout=timeout
+            target,
+            method=method,
+            url=url,
+            headers=headers,
+            content=content,
+            deadline=deadline,
+            budget=budget,
         )
         location = response_headers.get("location")
         if status in REDIRECT_STATUSES and location:
@@ -188,71 +213,84 @@ def request(
         return result
 
 
-def _send_pinned(target: netguard.Target, *, method, url, headers, content, timeout):
+def _send_pinned(target: netguard.Target, *, method, url, headers, content, deadline, budget):
     """Send one request to one of `target`'s checked addresses; return the answer, read."""
     original = httpx.URL(url)
     # The Host header and TLS (SNI, certificate check) keep the name; only the TCP
     # connection goes to the address: that is the pin against DNS rebinding.
-    send_headers = {**headers, "Host": original.netloc.decode("ascii")}
+    send_headers = {
+        "Accept": "*/*",
+        "Accept-Encoding": httpbounds.ACCEPT_ENCODING,
+        **headers,
+        "Host": original.netloc.decode("ascii"),
+        "Connection": "close",
+    }
+    if content is not None:
+        send_headers["Content-Length"] = str(len(content))
     extensions = {}
     if target.scheme == "https":
         extensions["sni_hostname"] = original.raw_host.decode("ascii")
     last_error: Exception | None = None
     for address in target.addresses:
         pinned = original.copy_with(host=str(address))
-        deadline = time.monotonic() + timeout
-        # A client per connection: a pooled connection must never carry one name's TLS
-        # session to another name on the same address. No proxies from the environment: a
-        # proxy would connect by name, around the check.
-        with httpx.Client(
-            trust_env=False,
-            follow_redirects=False,
-            timeout=httpx.Timeout(timeout),
-            verify=_tls_context(),
-        ) as client:
-            request = client.build_request(
-                method, pinned, headers=send_headers, content=content, extensions=extensions
-            )
+        left = max(0.0, deadline.at - time.monotonic())
+        extensions["timeout"] = dict.fromkeys(("connect", "read", "write", "pool"), left)
+        # A pool per connection: a pooled connection must never carry one name's TLS
+        # session to another name on the same address. httpcore rather than httpx: no
+        # proxies from the environment (a proxy would connect by name, around the check),
+        # and the body arrives as sent, so its size is counted before any decompression.
+        with httpcore.ConnectionPool(
+            ssl_context=_tls_context(), network_backend=deadline, max_connections=1
+        ) as pool:
             try:
-                response = client.send(request, stream=True)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                with pool.stream(
+                    method,
+                    str(pinned),
+                    headers=list(send_headers.items()),
+                    content=content,
+                    extensions=extensions,
+                ) as response:
+                    response_headers = httpx.Headers(response.headers)
+                    body, truncated = _read_capped(
+                        response, response_headers, budget=budget, url=url
+                    )
+            except httpcore.ConnectError as exc:
                 # Nothing was sent: the next checked address may answer.
                 last_error = exc
                 continue
-            except httpx.TimeoutException:
+            except httpcore.TimeoutException:
                 raise WebhookError(
-                    f"Timed out after {timeout:g} s waiting for {_loggable(url)}."
+                    f"Timed out after {budget:g} s waiting for {_loggable(url)}."
                 ) from None
-            except httpx.HTTPError as exc:
+            except (httpcore.NetworkError, httpcore.ProtocolError) as exc:
                 raise WebhookError(f"Request to {_loggable(url)} failed: {exc}") from None
-            try:
-                body, truncated = _read_capped(
-                    response, deadline=deadline, timeout=timeout, url=url
-                )
-            finally:
-                response.close()
-            return response.status_code, response.reason_phrase, response.headers, body, truncated
+            reason = response.extensions.get("reason_phrase", b"").decode("ascii", "replace")
+            return response.status, reason, response_headers, body, truncated
     raise WebhookError(f"Cannot connect to {_loggable(url)}: {last_error}")
 
 
-def _read_capped(response: httpx.Response, *, deadline: float, timeout: float, url: str):
-    chunks, size, truncated = [], 0, False
+def _read_capped(response: httpcore.Response, headers: httpx.Headers, *, budget, url):
+    """Read the body: at most MAX_RESPONSE_BYTES from the socket, and at most as much once
+    decoded; return it and whether anything was dropped."""
     try:
-        for chunk in response.iter_bytes():
-            if time.monotonic() > deadline:
-                raise WebhookError(f"Timed out after {timeout:g} s reading from {_loggable(url)}.")
-            chunks.append(chunk)
-            size += len(chunk)
-            if size >= MAX_RESPONSE_BYTES:
-                truncated = True
+        decoder = httpbounds.CappedDecoder(
+            headers.get("content-encoding", ""), limit=MAX_RESPONSE_BYTES
+        )
+    except httpbounds.UnsupportedEncoding as exc:
+        raise WebhookError(f"Cannot read the answer from {_loggable(url)}: {exc}") from None
+    chunks, raw, truncated = [], 0, False
+    try:
+        for chunk in response.iter_stream():
+            if raw + len(chunk) > MAX_RESPONSE_BYTES:
+                chunk, truncated = chunk[: MAX_RESPONSE_BYTES - raw], True
+            raw += len(chunk)
+            chunks.append(decoder.decode(chunk))
+            if truncated or decoder.full:
+                # Leaving the stream closes the connection: the rest is never read.
                 break
-    except httpx.TimeoutException:
-        raise WebhookError(
-            f"Timed out after {timeout:g} s reading from {_loggable(url)}."
-        ) from None
-    except httpx.HTTPError as exc:
-        raise WebhookError(f"Reading the answer from {_loggable(url)} failed: {exc}") from None
-    return b"".join(chunks)[:MAX_RESPONSE_BYTES], truncated
+    except zlib.error as exc:
+        raise WebhookError(f"Cannot decode the answer from {_loggable(url)}: {exc}") from None
+    return b"".join(chunks), truncated or decoder.full
 
 
 def _tls_context() -> ssl.SSLContext:
