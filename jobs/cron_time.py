@@ -21,6 +21,8 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
+from .cron_syntax import CronSyntaxError, croniter_form
+
 # Beyond this many candidate wall-clock times without an occurrence, give up: it only
 # happens for expressions that match nothing real (e.g. 30 February).
 MAX_CRON_STEPS = 10_000
@@ -156,7 +158,18 @@ def _cron_at(expression: str, wall: datetime) -> croniter:
     if iterator is None:
         if len(cache) > 1024:
             cache.clear()
-        iterator = cache[expression] = croniter(expression.strip(), wall, second_at_beginning=True)
+        iterator = cache[expression] = croniter(
+            _spelled(expression), wall, second_at_beginning=True
+        )
     else:
         iterator.set_current(wall, force=True)
     return iterator
+
+
+def _spelled(expression: str) -> str:
+    """Return `expression` in the spelling croniter reads as cron does (jobs.cron_syntax)."""
+    try:
+        return croniter_form(expression)
+    except CronSyntaxError:
+        # Refused at creation since it was saved: evaluated as croniter reads it, as before.
+        return expression.strip()

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
+from .cron_syntax import CronSyntaxError, croniter_form
 from .cron_time import latest_cron, next_cron
 from .cron_time import resolve_wall_time as resolve_wall_time  # the admin reads run_at by it
 from .states import JobState, ScheduleType
@@ -116,11 +117,21 @@ def cron_error(expression: str) -> str | None:
             f"Expected 5 fields (minute hour day month weekday) or 6 with seconds first, "
             f"got {len(fields)}."
         )
-    if not croniter.is_valid(expression, second_at_beginning=True):
+    try:
+        spelled = croniter_form(expression)  # each field checked; the message names it
+    except CronSyntaxError as error:
+        return f"Invalid cron expression {expression!r}: {error}"
+    if not croniter.is_valid(spelled, second_at_beginning=True):
         return f"Invalid cron expression {expression!r}."
     try:
         next_after(Schedule(ScheduleType.CRON, cron=expression), datetime.now(UTC))
-    except ValueError:
+    except ValueError:  # croniter's search found no date, or ours ran out of steps
+        day_of_month, month, day_of_week = fields[-3:]
+        if day_of_week == "*":
+            return (
+                f"day of month: {day_of_month} never falls in month {month}, so "
+                f"{expression!r} never matches a real date."
+            )
         return f"The cron expression {expression!r} never matches a real date."
     return None
 

@@ -19,10 +19,30 @@ from jobs.models import Job
         ("@daily", "At 00:00, every day"),
         ("@hourly", "Every hour"),
         ("@monthly", "At 00:00, on day 1 of the month"),
+        # Quartz's L and #.
+        ("0 0 L * *", "At 00:00, on the last day of the month"),
+        ("30 2 L 10 *", "At 02:30, on the last day of the month, only in October"),
+        ("0 9 * * 5L", "At 09:00, on the last Friday of the month"),
+        ("0 9 * * FRIL", "At 09:00, on the last Friday of the month"),
+        ("0 9 * * 1#2", "At 09:00, on the second Monday of the month"),
+        ("0 30 9 * * MON#2", "At 09:30, on the second Monday of the month"),
+        ("0 9 1,15,L * *", "At 09:00, on day 1, day 15 and the last day of the month"),
+        ("0 9 * * 1#1,1#3", "At 09:00, on the first Monday and the third Monday of the month"),
+        (
+            "0 9 * 1-6 5L,1#2",
+            "At 09:00, on the last Friday and the second Monday of the month, January through June",
+        ),
+        # A one-value range reads as its value.
+        ("59-59 * * * * *", "At 59 seconds past the minute"),
     ],
 )
 def test_cron_expressions_read_as_sentences(expression, words):
     assert describe_cron(expression) == words
+
+
+@pytest.mark.parametrize("expression", ["0 9 1-5,L * *", "0 9 * * 1#9,2#1"])
+def test_lists_of_last_and_nth_days_it_cannot_word_are_quoted(expression):
+    assert describe_cron(expression) == f"Cron {expression}"
 
 
 @pytest.mark.parametrize("expression", ["not a cron", "", "1 2 3"])

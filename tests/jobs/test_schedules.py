@@ -174,6 +174,90 @@ def test_upcoming_gives_n_times_in_order():
     assert times == [utc(2030, 1, 1, h) for h in range(1, 6)]
 
 
+# --- Quartz's L and #, and spellings croniter reads otherwise than cron --------------------
+
+
+@pytest.mark.parametrize(
+    ("expression", "after", "expected"),
+    [
+        # L in the day of month: the month's last day, leap years included.
+        ("0 0 L * *", utc(2032, 1, 15), [utc(2032, 1, 31), utc(2032, 2, 29), utc(2032, 3, 31)]),
+        ("0 12 L 2 *", utc(2031, 3, 1), [utc(2032, 2, 29, 12), utc(2033, 2, 28, 12)]),
+        ("0 0 1,15,L * *", utc(2030, 4, 20), [utc(2030, 4, 30), utc(2030, 5, 1), utc(2030, 5, 15)]),
+        # 5L: the last Friday; 7L and 0L both the last Sunday.
+        ("0 9 * * 5L", utc(2030, 1, 1), [utc(2030, 1, 25, 9), utc(2030, 2, 22, 9)]),
+        ("0 9 * * FRIL", utc(2030, 1, 1), [utc(2030, 1, 25, 9), utc(2030, 2, 22, 9)]),
+        ("0 9 * * 7L", utc(2030, 3, 1), [utc(2030, 3, 31, 9), utc(2030, 4, 28, 9)]),
+        # 1#2: the second Monday; #5 skips months that have only four.
+        ("0 9 * * 1#2", utc(2030, 1, 1), [utc(2030, 1, 14, 9), utc(2030, 2, 11, 9)]),
+        ("0 9 * * mon#2", utc(2030, 1, 1), [utc(2030, 1, 14, 9), utc(2030, 2, 11, 9)]),
+        ("0 9 * * 0#5", utc(2030, 1, 1), [utc(2030, 3, 31, 9), utc(2030, 6, 30, 9)]),
+        ("0 9 * * 1#1,5L", utc(2030, 1, 1), [utc(2030, 1, 7, 9), utc(2030, 1, 25, 9)]),
+        # Six fields: seconds first.
+        ("30 0 9 * * 1#2", utc(2030, 1, 1), [utc(2030, 1, 14, 9, 0, 30)]),
+        ("0 0 0 L * *", utc(2030, 1, 31, 1), [utc(2030, 2, 28)]),
+        # croniter read a one-value range `59-59` as every value, firing every second.
+        (
+            "59-59 * * * * *",
+            utc(2030, 1, 1),
+            [utc(2030, 1, 1, 0, 0, 59), utc(2030, 1, 1, 0, 1, 59)],
+        ),
+        ("0 5-5 * * *", utc(2030, 1, 1), [utc(2030, 1, 1, 5), utc(2030, 1, 2, 5)]),
+        # A step from the top of a field is that one value (`23/2` of hours).
+        ("0 23/2 * * *", utc(2030, 1, 1), [utc(2030, 1, 1, 23), utc(2030, 1, 2, 23)]),
+        # Day-of-week steps and ranges count Sunday as 7, as cron does: 1/2 is Mon Wed Fri Sun.
+        ("0 0 * * 1/2", utc(2030, 1, 1), [utc(2030, 1, 2), utc(2030, 1, 4), utc(2030, 1, 6)]),
+        ("0 0 * * 5-7", utc(2030, 1, 1), [utc(2030, 1, 4), utc(2030, 1, 5), utc(2030, 1, 6)]),
+        # Both day fields restricted: either one (here the 22nd, 1st, 9th, ... or any Monday).
+        ("0 0 22,*/8 * 1", utc(2030, 1, 1), [utc(2030, 1, 7), utc(2030, 1, 9), utc(2030, 1, 14)]),
+    ],
+)
+def test_quartz_last_and_nth_days_and_cron_spellings(expression, after, expected):
+    schedule = cron(expression)
+    assert validate(schedule) == {}
+    assert upcoming(schedule, len(expected), after=after) == expected
+
+
+def test_the_latest_occurrence_of_a_last_day_schedule_is_found_backwards():
+    schedule = cron("0 0 L * *")
+    latest = latest_at_or_before(schedule, utc(2030, 3, 15), anchor=utc(2030, 1, 31))
+    assert latest == utc(2030, 2, 28)
+
+
+@pytest.mark.parametrize(
+    ("expression", "fragment"),
+    [
+        ("0 0 L-2 * *", "day of month: 'L-2': L (the last day of the month) stands alone"),
+        ("0 0 1-L * *", "day of month: '1-L'"),
+        ("0 0 15W * *", "day of month: '15W': W (the nearest weekday) is not supported"),
+        ("0 0 ? * *", "day of month: '?' is not supported"),
+        ("0 0 * * L", "day of week: L needs a day before it"),
+        ("0 0 * * L5", "day of week: 'L5': write the last weekday day first, as in 5L"),
+        ("0 0 * * 1#6", "day of week: in '1#6' the week after # must be 1-5"),
+        ("0 0 * * 1#0", "day of week: in '1#0' the week after # must be 1-5"),
+        ("0 0 * * 1-5#2", "day of week: '1-5#2': L and # take one day"),
+        ("0 0 * * 1#2,3", "day of week: 1#2 cannot share the field with plain days (3)"),
+        ("0 0 L * 5L", "day of week: 5L (a weekday of the month) needs * in the day of month"),
+        ("0 0 1 * 1#2", "day of week: 1#2 (a weekday of the month) needs *"),
+        ("0 0 * * 8", "day of week: 8 is out of range (0-7)"),
+        ("0 0 * * funday", "day of week: 'FUNDAY' is not a number 0-7 or a name (SUN-SAT)"),
+        ("0 0 * smarch *", "month: 'SMARCH' is not a number 1-12 or a name (JAN-DEC)"),
+        ("0 22-2 * * *", "hour: the range '22-2' runs backwards; write it as two ranges"),
+        ("5-5/2 * * * *", "minute: the step in '5-5/2' runs over one value; write 5"),
+        ("*/0 * * * *", "minute: the step in '*/0' must be a whole number, at least 1"),
+        ("60 * * * * *", "second: 60 is out of range (0-59)"),
+        ("R * * * *", "minute: 'R' is not a number 0-59"),  # croniter's random minute
+        ("H * * * *", "minute: 'H' is not a number 0-59"),  # croniter's hashed minute
+        ("0 0 */2 * 1-5", "day of month: */2 beside a day of week is read as 'both' by cron"),
+        ("0 0 1,15 * */2", "day of week: */2 beside a day of month"),
+    ],
+)
+def test_what_croniter_cannot_evaluate_right_is_refused_naming_the_field(expression, fragment):
+    errors = validate(cron(expression))
+    assert list(errors) == ["cron"], errors
+    assert any(fragment in message for message in errors["cron"]), errors
+
+
 # --- Misfire ----------------------------------------------------------------------------
 
 GRACE = timedelta(seconds=60)
@@ -245,11 +329,12 @@ def test_latest_at_or_before_in_a_dst_zone():
 @pytest.mark.parametrize(
     ("schedule", "field", "fragment"),
     [
-        (Schedule("cron", cron="61 * * * *"), "cron", "Invalid cron expression"),
+        (Schedule("cron", cron="61 * * * *"), "cron", "minute: 61 is out of range (0-59)"),
         (Schedule("cron", cron="* * *"), "cron", "Expected 5 fields"),
         (Schedule("cron", cron="@fortnightly"), "cron", "Unknown alias"),
         (Schedule("cron", cron=""), "cron", "needs a cron expression"),
-        (Schedule("cron", cron="0 0 30 2 *"), "cron", "never matches"),
+        (Schedule("cron", cron="0 0 30 2 *"), "cron", "day of month: 30 never falls in month 2"),
+        (Schedule("cron", cron="0 0 31 2,4,6 *"), "cron", "never matches a real date"),
         (Schedule("cron", cron="@daily", timezone="Mars/Olympus"), "timezone", "Unknown timezone"),
         (Schedule("interval", interval_seconds=0), "interval_seconds", "at least 1 second"),
         (Schedule("interval"), "interval_seconds", "needs interval_seconds"),
