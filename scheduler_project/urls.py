@@ -5,11 +5,14 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from jobs.admin.dashboard import dashboard
+from jobs.admin.preview import schedule_preview_view
 from web import errors as api_errors
 from web.docs import RedocView
 
 urlpatterns = [
     path("admin/dashboard/", dashboard, name="scheduler-dashboard"),
+    # The job form's live preview of the schedule being typed.
+    path("admin/schedule-preview/", schedule_preview_view, name="scheduler-schedule-preview"),
     path("admin/", admin.site.urls),
     # The REST API, its OpenAPI schema and the docs (Swagger UI, Redoc) from our static files.
     path("api/v1/auth/", include("accounts.urls")),

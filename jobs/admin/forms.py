@@ -281,7 +281,7 @@ class JobForm(forms.ModelForm):
             if SCHEDULE_TYPE_FIELDS.get(kind) != name:
                 fields[name] = empty
         if fields.get("run_at") is not None:
-            fields["run_at"] = self._on_job_clock(fields["run_at"], fields.get("timezone"))
+            fields["run_at"] = self.on_job_clock(fields["run_at"], fields.get("timezone"))
         if not adding and not data.get("notify_webhook_secret"):
             fields["notify_webhook_secret"] = job.notify_webhook_secret
         if data.get("clear_webhook_secret"):
@@ -293,7 +293,7 @@ class JobForm(forms.ModelForm):
         return fields
 
     @staticmethod
-    def _on_job_clock(moment, zone_name):
+    def on_job_clock(moment, zone_name):
         """Read the time typed (parsed on the server's clock) as a wall time of the job's.
 
         The schedules' own rule decides: a time skipped by a DST change means the change.
