@@ -93,6 +93,8 @@ def validate(schedule: Schedule) -> dict[str, list[str]]:
 
     if kind == ScheduleType.CRON:
         message = cron_error(schedule.cron)
+        if message is None and "timezone" not in errors:
+            message = _zone_error(schedule)
         if message:
             add("cron", message)
     elif schedule.cron:
@@ -133,6 +135,23 @@ def cron_error(expression: str) -> str | None:
                 f"{expression!r} never matches a real date."
             )
         return f"The cron expression {expression!r} never matches a real date."
+    return None
+
+
+def _zone_error(schedule: Schedule) -> str | None:
+    """Return why a valid cron expression never fires in its zone, or None.
+
+    Only clock changes can do that: a wildcard expression whose every time falls in an hour
+    the clocks skip, such as `*/30 2 * 3 0L` in Europe/Berlin (the last Sunday of March is
+    the change).
+    """
+    try:
+        next_after(schedule, datetime.now(UTC))
+    except ValueError:
+        return (
+            f"{schedule.cron!r} never fires in {schedule.timezone}: every time it names falls "
+            f"in an hour the clocks skip when they go forward."
+        )
     return None
 
 
