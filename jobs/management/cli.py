@@ -1,5 +1,6 @@
-"""Plain-text tables and JSON shapes for `manage.py jobsctl`."""
+"""Plain-text tables and JSON shapes for `manage.py jobsctl`, safe for a terminal."""
 
+import re
 from datetime import UTC, datetime
 
 from jobs.models import Execution, Job, Worker
@@ -7,6 +8,29 @@ from jobs.states import ScheduleType
 
 SHORT_ID = 8  # characters of a job's UUID shown in tables; any unique prefix is accepted
 MAX_CELL = 40  # characters shown of a long cell before it is cut
+
+
+# Characters a terminal acts on instead of showing: C0 and C1 controls and DEL (ESC starts
+# the sequences that move the cursor, recolour, retitle the window or rewrite the
+# clipboard), and the bidirectional overrides that show text in an order it is not in. A job
+# name is anyone's input; what jobsctl prints must not steer the operator's terminal.
+_UNPRINTABLE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """Return `text` with each character a terminal would act on written as an escape
+    (`\\x1b`, `\\u202e`); line breaks are kept."""
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+def printable_json(text: str) -> str:
+    """The same for JSON text: the escapes are JSON's (`\\u001b`), so it parses to the data."""
+    return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def table(headers: list[str], rows: list[list]) -> str:

@@ -171,7 +171,7 @@ class Command(BaseCommand):
             with audit.acting_as(operator()):
                 getattr(self, f"do_{action}")(**options)
         except SchedulerError as exc:
-            raise CommandError(str(exc)) from None
+            raise CommandError(cli.printable(str(exc))) from None
         except DatabaseError as exc:
             reason = " ".join(str(exc).split()) or type(exc).__name__
             raise CommandError(f"Database error: {reason}") from None
@@ -180,9 +180,9 @@ class Command(BaseCommand):
 
     def emit(self, data, text: str) -> None:
         if self.as_json:
-            self.stdout.write(_json_dumps(data))
+            self.stdout.write(cli.printable_json(_json_dumps(data)))
         else:
-            self.stdout.write(text)
+            self.stdout.write(cli.printable(text))
 
     # --- Lookups ------------------------------------------------------------------------
 
