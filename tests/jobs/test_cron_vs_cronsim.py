@@ -6,9 +6,10 @@ expressions start just before each change of two years in 14 zones, and the next
 of both engines must be the same instants.
 
 The expressions keep to the syntax both engines read alike: numbers, `*`, `*/n`, `a-b` and
-`a-b/n` with a < b (croniter reads `5-5` as a wrap-around range: every value), and lists. At
-most one of day-of-month and day-of-week is restricted, so cron's either-or rule for the two
-(where implementations differ) does not come in. cronsim leaves every 6-field expression out
+`a-b/n` with a < b, lists, and Quartz's `L` (the last day of the month), `5L` (the last Friday)
+and `1#2` (the second Monday), drawn so that they often name the change's own day. At most one
+of day-of-month and day-of-week is restricted, so cron's either-or rule for the two does not
+come in (the second test below covers it). cronsim leaves every 6-field expression out
 of cron's DST special case (6 fields are not Debian syntax); here a 6-field expression is
 fixed-time when none of its second, minute and hour fields starts with `*`, so such
 expressions are drawn with seconds `0` and compared with cronsim's 5-field equivalent.
@@ -20,9 +21,14 @@ after 50,000 ticks of its clock). Where its answer differs from ours and the rul
 show cronsim wrong (checked with cronsim's own matcher on wall times), the case is counted and
 printed as a cronsim fault, and only those zones may have any; every other difference fails.
 
-A failure prints its seed; replay it with CRON_DST_SEED=<seed>.
+A second test compares the two engines without a timezone over thousands of expressions
+that mix `L`, `#`, ranges, steps, lists and names in every field (the syntax jobs.cron_syntax
+checks and respells for croniter), forwards and backwards; each must also pass validation.
+
+A failure prints its seed; replay it with CRON_DST_SEED=<seed> (or CRON_SYNTAX_SEED=<seed>).
 """
 
+import calendar
 import os
 import random
 import time
@@ -31,8 +37,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from jobs.cron_time import is_fixed_time
-from jobs.schedules import Schedule, next_after
+from jobs.cron_time import is_fixed_time, latest_cron
+from jobs.schedules import Schedule, next_after, validate
 
 cronsim = pytest.importorskip("cronsim")
 
@@ -97,7 +103,7 @@ def clock_field(rng: random.Random, top: int, near: list[int]) -> str:
         return str(rng.choice([*near, rng.randint(0, top)]))
     if roll < 0.85:
         low = rng.choice([*near, rng.randint(0, top - 1)]) % top
-        high = rng.randint(low + 1, top)  # croniter reads `a-a` as the whole circle
+        high = rng.randint(low + 1, top)  # `a-a` is the syntax test's (below)
         step = rng.choice(["", "", f"/{rng.randint(1, 6)}"])
         return f"{low}-{high}{step}"
     values = {rng.choice(near), *rng.sample(range(top + 1), rng.randint(1, 3))}
@@ -118,6 +124,15 @@ def day_fields(rng: random.Random, wall: datetime) -> tuple[str, str, str]:
     elif roll < 0.4:
         weekday = (wall.weekday() + 1) % 7  # cron counts from Sunday = 0
         dow = rng.choice([str(weekday), "1-5", "0,6", f"{weekday},{rng.randint(0, 6)}"])
+    elif roll < 0.55:
+        # Quartz's L and #, naming the change's day: most zones change on a last or nth Sunday.
+        weekday = (wall.weekday() + 1) % 7
+        last_week = wall.day + 7 > calendar.monthrange(wall.year, wall.month)[1]
+        dow = rng.choice(
+            [f"{weekday}#{(wall.day - 1) // 7 + 1}", f"{weekday}L" if last_week else "1L"]
+        )
+    elif roll < 0.6:
+        dom = "L"
     return dom, month, dow
 
 
@@ -248,3 +263,129 @@ def test_occurrences_agree_with_cronsim_across_every_dst_change():
     assert not disagreements, f"seed {seed}: " + "\n".join(disagreements[:20])
     # cronsim's faults come only from changes that skip a part of an hour or a midnight.
     assert {zone for zone, _ in faults} <= ODD_CHANGES, f"seed {seed}: {faults[:5]}"
+
+
+# --- The syntax, without a timezone ----------------------------------------------------------
+
+SYNTAX_EXPRESSIONS = 2000
+SYNTAX_OCCURRENCES = 4  # compared each way from a random start
+DAY_NAMES = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+
+
+def syntax_item(rng: random.Random, low: int, high: int, names: tuple[str, ...] = ()) -> str:
+    """One list item of a field over low..high: a value, a range, a step, maybe spelled."""
+    start = rng.randint(low, high)
+    spelled = names[start - low] if names and start - low < len(names) else str(start)
+    roll = rng.random()
+    if roll < 0.35:
+        return spelled if rng.random() < 0.3 else str(start)
+    if roll < 0.45:
+        return f"{start}-{start}"  # one value (croniter read it as every value)
+    if roll < 0.7:
+        end = rng.randint(start, high)
+        step = rng.choice(["", "", f"/{rng.randint(1, 5)}"]) if end > start else ""
+        return f"{start}-{end}{step}"
+    if roll < 0.85:
+        return f"{start}/{rng.randint(1, 10)}"
+    return f"*/{rng.randint(1, 10)}"
+
+
+def syntax_field(
+    rng: random.Random, low: int, high: int, star: float, names: tuple[str, ...] = ()
+) -> str:
+    if rng.random() < star:
+        return "*"
+    count = rng.choice([1, 1, 1, 2, 3])
+    return ",".join(syntax_item(rng, low, high, names) for _ in range(count))
+
+
+def syntax_days(rng: random.Random) -> tuple[str, str]:
+    """Day-of-month and day-of-week fields, cron's either-or rule for them included."""
+    roll = rng.random()
+    if roll < 0.25:  # L alone or in a list
+        extra = [str(rng.randint(1, 31)) for _ in range(rng.choice([0, 0, 1, 2]))]
+        return ",".join(["L", *extra]), "*"
+    if roll < 0.5:  # 5L and 1#2, alone or listed
+        items = [
+            f"{rng.randint(0, 7)}L"
+            if rng.random() < 0.5
+            else f"{rng.choice([str(rng.randint(0, 7)), *DAY_NAMES])}#{rng.randint(1, 5)}"
+            for _ in range(rng.choice([1, 1, 2]))
+        ]
+        return "*", ",".join(items)
+    # Both restricted: cron runs on days matching either. Neither starts with a star here:
+    # a starred one means "both" to cron, which the scheduler refuses.
+    day_of_month = "L" if roll < 0.6 else syntax_field(rng, 1, 31, star=0.3)
+    day_of_week = syntax_field(rng, 0, 7, star=0.3, names=DAY_NAMES)
+    if day_of_month != "*" and day_of_week != "*":
+        day_of_month = day_of_month.replace("*/", "1-31/")
+        day_of_week = day_of_week.replace("*/", "0-7/")
+    return day_of_month, day_of_week
+
+
+def syntax_expression(rng: random.Random) -> str:
+    day_of_month, day_of_week = syntax_days(rng)
+    fields = [
+        syntax_field(rng, 0, 59, star=0.4),
+        syntax_field(rng, 0, 23, star=0.4),
+        day_of_month,
+        syntax_field(rng, 1, 12, star=0.6, names=tuple(calendar.month_abbr[1:])),
+        day_of_week,
+    ]
+    if rng.random() < 0.3:
+        fields.insert(0, syntax_field(rng, 0, 59, star=0.3))
+    return " ".join(fields)
+
+
+def test_l_hash_ranges_steps_and_lists_agree_with_cronsim_both_ways():
+    seed = int(os.environ.get("CRON_SYNTAX_SEED") or random.SystemRandom().randrange(2**32))
+    print(f"cron syntax vs cronsim: seed {seed} (replay with CRON_SYNTAX_SEED={seed})")
+    rng = random.Random(seed)
+    started = time.monotonic()
+    refused, disagreements = [], []
+    compared = never = 0
+    for _ in range(SYNTAX_EXPRESSIONS):
+        expression = syntax_expression(rng)
+        start = datetime(2030, 1, 1, tzinfo=UTC) + timedelta(
+            seconds=rng.randint(0, 3 * 365 * 86400)
+        )
+        naive = start.replace(tzinfo=None)
+        try:
+            forwards = cronsim.CronSim(expression, naive)
+            expected = [next(forwards).replace(tzinfo=UTC) for _ in range(SYNTAX_OCCURRENCES)]
+            backwards = cronsim.CronSim(expression, naive, reverse=True)
+            expected_back = [next(backwards).replace(tzinfo=UTC) for _ in range(SYNTAX_OCCURRENCES)]
+        except (cronsim.CronSimError, StopIteration):
+            never += 1  # e.g. 30 in February only; the scheduler must refuse it too
+            expected = expected_back = None
+        errors = validate(Schedule("cron", cron=expression))
+        if expected is None:
+            if not errors:
+                disagreements.append(f"{expression!r}: cronsim finds no date, we accept it")
+            continue
+        if errors:
+            refused.append(f"{expression!r}: {errors}")
+            continue
+        schedule = Schedule("cron", cron=expression)
+        ours, current = [], start
+        for _ in range(SYNTAX_OCCURRENCES):
+            current = next_after(schedule, current)
+            ours.append(current)
+        ours_back, current = [], start
+        for _ in range(SYNTAX_OCCURRENCES):
+            current = latest_cron(expression, UTC, current - timedelta(seconds=1))
+            ours_back.append(current)
+        compared += 2 * SYNTAX_OCCURRENCES
+        if ours != expected or ours_back != expected_back:
+            disagreements.append(
+                f"{expression!r} from {start}: ours {ours} / {ours_back}, "
+                f"cronsim {expected} / {expected_back}"
+            )
+    print(
+        f"cron syntax vs cronsim: {SYNTAX_EXPRESSIONS} expressions, {compared} occurrences "
+        f"compared, {never} that never fire, {len(refused)} refused, "
+        f"{len(disagreements)} disagreements, {time.monotonic() - started:.1f} s"
+    )
+    assert not disagreements, f"seed {seed}: " + "\n".join(disagreements[:20])
+    # Everything drawn is syntax both engines read alike: none of it may be refused.
+    assert not refused, f"seed {seed}: " + "\n".join(refused[:20])
