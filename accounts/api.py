@@ -2,7 +2,8 @@
 
 A login issues a new API token valid for API_TOKEN_TTL_HOURS; its secret is in the response
 and nowhere else (the database keeps its hash). Register and token are throttled per client
-address (the `register` and `login` rates) and take no credentials.
+address (the `register` and `login` rates), token also per username tried (`login_username`),
+and neither takes credentials.
 """
 
 from datetime import timedelta
@@ -25,6 +26,7 @@ from web.throttles import LoginThrottle, RegisterThrottle
 from . import conf
 from .actors import Actor, acting_as, actor_for_user
 from .models import ApiToken
+from .throttles import LoginUsernameThrottle
 
 User = get_user_model()
 SIGN_IN_VIA = "API sign-in"  # audit `via` of tokens issued for a username and password
@@ -126,7 +128,7 @@ class TokenSerializer(serializers.ModelSerializer):
 
 
 class PublicView(StrictQueryMixin, APIView):
-    """Takes no credentials and is throttled per client address."""
+    """Takes no credentials and is throttled (per client address at least)."""
 
     authentication_classes = []
     permission_classes = [permissions.AllowAny]
@@ -173,7 +175,7 @@ class RegisterView(PublicView):
 
 
 class TokenView(PublicView):
-    throttle_classes = [LoginThrottle]
+    throttle_classes = [LoginThrottle, LoginUsernameThrottle]
 
     @extend_schema(
         tags=["auth"],

@@ -161,8 +161,21 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="scheduler@localhost")
 
+# Proxies in front of the app (load balancer, ingress) that append to X-Forwarded-For and
+# set X-Forwarded-Proto. 0, the default: no proxy is trusted, so a client cannot pick the
+# address its throttles count against, nor claim HTTPS, by sending those headers itself.
+_proxies = env.str("API_NUM_PROXIES", default="0").strip() or "0"
+if not _proxies.isdigit():
+    raise ImproperlyConfigured(
+        f"API_NUM_PROXIES must be a whole number, 0 or more, not {_proxies!r}."
+    )
+API_NUM_PROXIES = int(_proxies)
+
 # --- Production hardening: on unless DEBUG, each overridable from the environment. ---
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Django believes this header from whoever sends it: only a configured proxy (which sets it
+# on every request, overwriting the client's) may say the request came over HTTPS. Without
+# one, Gunicorn's FORWARDED_ALLOW_IPS (docker/gunicorn.conf.py) still tells Django the scheme.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if API_NUM_PROXIES else None
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
@@ -271,10 +284,13 @@ REST_FRAMEWORK = {
         "anon": _rate("API_THROTTLE_ANON", "120/min"),
         "user": _rate("API_THROTTLE_USER", "1200/min"),
         "login": _rate("API_THROTTLE_LOGIN", "10/min"),
+        # Per username tried, whatever the address: guesses at one account from many.
+        "login_username": _rate("API_THROTTLE_LOGIN_USERNAME", "20/hour"),
         "register": _rate("API_THROTTLE_REGISTER", "20/hour"),
     },
-    # Proxies in front of the app that append to X-Forwarded-For (throttles key on the IP).
-    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=None),
+    # Throttles key on the client address: X-Forwarded-For's entry written by the outermost
+    # of NUM_PROXIES proxies, or REMOTE_ADDR when there are none (0).
+    "NUM_PROXIES": API_NUM_PROXIES,
     "EXCEPTION_HANDLER": "jobs.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "web.schema.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

@@ -6,6 +6,7 @@ DATABASE_URL where no server answers: the check needs no database). A missing SE
 tests/test_project.py's.
 """
 
+import json
 import os
 import secrets
 import socket
@@ -30,10 +31,12 @@ PRODUCTION_KNOBS = (
     "SECURE_HSTS_INCLUDE_SUBDOMAINS",
     "SECURE_HSTS_PRELOAD",
     "LOG_FORMAT",
+    "API_NUM_PROXIES",
 )
 
 
-def check_deploy(**overrides) -> subprocess.CompletedProcess:
+def run_in_production(args: list[str], **overrides) -> subprocess.CompletedProcess:
+    """Run `python *args` in ROOT under the production environment, plus `overrides`."""
     env = {key: value for key, value in os.environ.items() if key not in PRODUCTION_KNOBS}
     with socket.socket() as closed:  # bound, never listening: connecting is refused
         closed.bind(("127.0.0.1", 0))
@@ -43,12 +46,12 @@ def check_deploy(**overrides) -> subprocess.CompletedProcess:
             DEBUG="0",
             SECRET_KEY=secrets.token_urlsafe(50),
             ALLOWED_HOSTS="scheduler.example.com,10.0.0.5",
-            # Nothing answers there: the check passes only if it needs no database.
+            # Nothing answers there: what runs passes only if it needs no database.
             DATABASE_URL=f"postgres://scheduler@127.0.0.1:{port}/scheduler",
         )
         env.update(overrides)
         return subprocess.run(
-            [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+            [sys.executable, *args],
             cwd=ROOT,
             env=env,
             capture_output=True,
@@ -57,8 +60,15 @@ def check_deploy(**overrides) -> subprocess.CompletedProcess:
         )
 
 
-def test_check_deploy_is_clean_under_production_settings_and_needs_no_database():
-    result = check_deploy()
+def check_deploy(**overrides) -> subprocess.CompletedProcess:
+    return run_in_production(
+        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"], **overrides
+    )
+
+
+@pytest.mark.parametrize("num_proxies", ["0", "1"])
+def test_check_deploy_is_clean_under_production_settings_and_needs_no_database(num_proxies):
+    result = check_deploy(API_NUM_PROXIES=num_proxies)
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
     assert result.stderr == ""
@@ -80,3 +90,51 @@ def test_check_deploy_reports_each_weakened_setting(overrides, warning):
     assert result.returncode == 1
     assert warning in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# A request over plain HTTP that claims HTTPS in X-Forwarded-Proto, through Django's test
+# client under the production settings: SecurityMiddleware redirects it to HTTPS unless
+# Django takes it for secure, and sends HSTS only if it does.
+SCHEME_PROBE = """
+import django, json
+django.setup()
+from django.test import Client
+response = Client().get(
+    "/api/v1/auth/me", HTTP_HOST="scheduler.example.com", HTTP_X_FORWARDED_PROTO="https"
+)
+print(json.dumps([
+    response.status_code,
+    response.get("Location", ""),
+    "Strict-Transport-Security" in response,
+]))
+"""
+
+
+def scheme_probe(**overrides) -> list:
+    result = run_in_production(["-c", SCHEME_PROBE], LOG_LEVEL="ERROR", **overrides)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_x_forwarded_proto_from_a_client_does_not_make_the_request_secure():
+    status, location, hsts = scheme_probe()
+
+    assert (status, location) == (301, "https://scheduler.example.com/api/v1/auth/me")
+    assert hsts is False
+
+
+def test_x_forwarded_proto_is_honoured_once_proxies_are_configured():
+    status, location, hsts = scheme_probe(API_NUM_PROXIES="1")
+
+    assert (status, location) == (401, "")  # served: no token, no redirect
+    assert hsts is True
+
+
+@pytest.mark.parametrize("value", ["-1", "two"])
+def test_a_proxy_count_that_is_not_a_whole_number_stops_start_up_in_one_line(value):
+    result = check_deploy(API_NUM_PROXIES=value)
+
+    assert result.returncode != 0
+    assert result.stderr.strip() == (
+        f"manage.py: API_NUM_PROXIES must be a whole number, 0 or more, not {value!r}."
+    )
