@@ -41,7 +41,9 @@ install: $(STAMP)
 # and waits for it. A second Ctrl-C meanwhile is passed on: it stops the worker at once.
 run: $(STAMP)
 	@$(BIN)/python -m scheduler_project.embedded_db --data $(PGDATA_DIR) -- $(SHELL) -c '\
-	export DEBUG=$${DEBUG:-1}; \
+	export DEBUG=$${DEBUG:-1} ALLOW_REGISTRATION=$${ALLOW_REGISTRATION:-1}; \
+	case "$${ALLOW_REGISTRATION,,}" in 1|true|yes|on|y) echo "Registration is on for this local server" \
+	  "(POST /api/v1/auth/register); ALLOW_REGISTRATION=0 make run turns it off.";; esac; \
 	$(BIN)/python manage.py migrate --noinput -v 0 && \
 	$(BIN)/python manage.py createadmin --url http://$(ADDR)/admin/ && \
 	$(BIN)/python manage.py ensure_cleanup_job && \

@@ -10,8 +10,9 @@ environment variable of the same name, cast like its default.
 from django.conf import settings
 
 DEFAULTS = {
-    # POST /api/v1/auth/register creates accounts; off: it answers 403.
-    "ALLOW_REGISTRATION": True,
+    # POST /api/v1/auth/register creates accounts; off (the default): it answers 403, and
+    # accounts are made by staff (the admin, createsuperuser). `make run` turns it on.
+    "ALLOW_REGISTRATION": False,
     # Hours a token issued by logging in (or registering) stays valid.
     "API_TOKEN_TTL_HOURS": 30 * 24,
     # Seconds between writes of a token's last_used_at: a busy client does not write on

@@ -21,10 +21,16 @@ def register(client, **fields):
     return client.post(REGISTER, {**body, **fields}, format="json")
 
 
+@pytest.fixture
+def registration_open(settings):
+    """ALLOW_REGISTRATION=1, as `make run` sets it (the default is off)."""
+    settings.ALLOW_REGISTRATION = True
+
+
 # --- register ---------------------------------------------------------------------------
 
 
-def test_register_creates_the_user_and_returns_a_working_token(anon, settings):
+def test_register_creates_the_user_and_returns_a_working_token(anon, settings, registration_open):
     settings.API_TOKEN_TTL_HOURS = 2
     response = register(anon)
 
@@ -41,7 +47,7 @@ def test_register_creates_the_user_and_returns_a_working_token(anon, settings):
     assert User.objects.get(username="carol").check_password(GOOD_PASSWORD)
 
 
-def test_register_refuses_a_taken_username_in_any_case(anon, user):
+def test_register_refuses_a_taken_username_in_any_case(anon, user, registration_open):
     response = register(anon, username="ALICE")
 
     assert response.status_code == 400
@@ -59,7 +65,7 @@ def test_register_refuses_a_taken_username_in_any_case(anon, user):
         ({"is_staff": True}, "is_staff"),  # unknown field
     ],
 )
-def test_register_refuses_invalid_fields(anon, fields, field):
+def test_register_refuses_invalid_fields(anon, fields, field, registration_open):
     response = register(anon, **fields)
 
     assert response.status_code == 400
@@ -77,7 +83,17 @@ def test_register_is_403_when_registration_is_switched_off(anon, settings):
     assert not User.objects.filter(username="carol").exists()
 
 
-def test_register_is_throttled_per_address(anon, settings):
+def test_registration_is_off_unless_switched_on(anon, settings):
+    del settings.ALLOW_REGISTRATION  # what a server without ALLOW_REGISTRATION in its env has
+
+    response = register(anon)
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "permission_denied"
+    assert not User.objects.filter(username="carol").exists()
+
+
+def test_register_is_throttled_per_address(anon, settings, registration_open):
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {
