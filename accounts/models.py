@@ -5,6 +5,7 @@ short prefix by which people recognise it in lists.
 """
 
 import hashlib
+import logging
 import secrets
 
 from django.conf import settings
@@ -14,14 +15,65 @@ from django.utils import timezone
 
 from . import signals
 
+logger = logging.getLogger("accounts")
+
 TOKEN_PREFIX_LENGTH = 8  # characters of the secret kept in clear, to tell tokens apart
 
 
 class User(AbstractUser):
-    """The project's user; custom from the first migration so it can grow without pain."""
+    """The project's user; custom from the first migration so it can grow without pain.
+
+    A new password or a deactivated account revokes the user's API tokens, whatever path
+    saved it (admin, `changepassword`, `set_password()` + `save()`): a token is a password
+    of its own, and whoever changes a leaked password expects the leak closed. Only a
+    queryset `update()` skips this (the authentication still refuses an inactive user).
+    """
+
+    # True while check_password() runs: it may save a new hash of the same password (a
+    # stronger hasher, more iterations), which is not a change of password.
+    _rehashing = False
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
+
+    def check_password(self, raw_password):
+        self._rehashing = True
+        try:
+            return super().check_password(raw_password)
+        finally:
+            self._rehashing = False
+
+    async def acheck_password(self, raw_password):
+        self._rehashing = True
+        try:
+            return await super().acheck_password(raw_password)
+        finally:
+            self._rehashing = False
+
+    def save(self, *args, **kwargs):
+        update_fields = kwargs.get("update_fields")
+        watched = update_fields is None or {"password", "is_active"} & set(update_fields)
+        if self.pk is None or self._rehashing or not watched:
+            super().save(*args, **kwargs)
+            return
+        # One transaction: the tokens go with the password that made them stale, or neither.
+        with transaction.atomic():
+            before = User.objects.filter(pk=self.pk).values("password", "is_active").first()
+            super().save(*args, **kwargs)
+            if before is None:
+                return
+            if before["password"] != self.password:
+                revoke_tokens(user=self, reason="password changed")
+            elif before["is_active"] and not self.is_active:
+                revoke_tokens(user=self, reason="account deactivated")
+
+
+def revoke_tokens(*, user, reason: str) -> int:
+    """Revoke every usable API token of `user`; return how many were revoked."""
+    revoked = sum(token.revoke() for token in ApiToken.objects.filter(user=user).usable())
+    if revoked:
+        logger.info("Revoked API tokens user_id=%s count=%s: %s", user.pk, revoked, reason)
+    return revoked
 
 
 def hash_token(secret: str) -> str:
