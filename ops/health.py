@@ -3,6 +3,10 @@
 Cheap enough to poll every second: one query for the database and migrations (just
 `SELECT 1` once the migrations were seen applied, re-read every MIGRATIONS_RECHECK seconds)
 and one for live workers, served by an index.
+
+The probe is public, so its answer names each check and says "ok" or "fail", nothing more:
+a database error's text (host, port, user, database) and the pending migrations go to the
+log, where operators read them.
 """
 
 import logging
@@ -55,8 +59,8 @@ def _pending_migrations() -> list[str]:
     return pending
 
 
-def readiness() -> tuple[bool, dict]:
-    """Return whether this instance is ready to serve, and what each check found."""
+def readiness() -> tuple[bool, dict[str, str]]:
+    """Return whether this instance is ready to serve, and "ok" or "fail" for each check."""
     ok, checks = _check()
     global _last_ready
     if ok != _last_ready:
@@ -67,7 +71,7 @@ def readiness() -> tuple[bool, dict]:
         else:
             logger.warning("Not ready: %s", failed, extra={"checks": failed})
         _last_ready = ok
-    return ok, checks
+    return ok, {name: "ok" if check["ok"] else "fail" for name, check in checks.items()}
 
 
 def _check() -> tuple[bool, dict]:

@@ -1,4 +1,7 @@
-"""/health and /health/ready: JSON, 200 or 503, cheap, and honest about the database."""
+"""/health and /health/ready: JSON, 200 or 503, cheap, honest, and telling strangers nothing.
+
+The readiness answer names each check with "ok" or "fail"; what failed, and why, is logged.
+"""
 
 import json
 import os
@@ -43,11 +46,10 @@ def test_liveness_answers_without_the_database(client):
 def test_readiness_is_ok_with_the_database_up_and_migrations_applied(client):
     response = client.get("/health/ready")
     assert response.status_code == 200
-    body = response.json()
-    assert body["status"] == "ok"
-    assert body["checks"]["database"] == {"ok": True}
-    assert body["checks"]["migrations"] == {"ok": True, "pending": []}
-    assert body["checks"]["workers"] == {"ok": True, "required": False, "live": 0}
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "migrations": "ok", "workers": "ok"},
+    }
 
 
 @pytest.mark.django_db
@@ -70,10 +72,10 @@ def test_readiness_is_503_when_no_worker_is_live_and_workers_are_required(client
     response = client.get("/health/ready")
 
     assert response.status_code == 503
-    body = response.json()
-    assert body["status"] == "unavailable"
-    assert body["checks"]["workers"] == {"ok": False, "required": True, "live": 0}
-    assert body["checks"]["database"]["ok"] is True
+    assert response.json() == {
+        "status": "unavailable",
+        "checks": {"database": "ok", "migrations": "ok", "workers": "fail"},
+    }
 
 
 @pytest.mark.django_db
@@ -90,7 +92,7 @@ def test_readiness_follows_a_real_worker_coming_and_going(client, settings, star
 
     worker = start_worker("--concurrency", "1")
     wait_for(lambda: client.get("/health/ready").status_code == 200, message="ready")
-    assert client.get("/health/ready").json()["checks"]["workers"]["live"] == 1
+    assert client.get("/health/ready").json()["checks"]["workers"] == "ok"
 
     worker.signal(signal.SIGTERM)
     assert worker.wait(timeout=30) == 0, worker.output()
@@ -98,15 +100,15 @@ def test_readiness_follows_a_real_worker_coming_and_going(client, settings, star
 
 
 @pytest.mark.django_db
-def test_readiness_is_503_and_names_unapplied_migrations(client):
+def test_readiness_is_503_on_unapplied_migrations_and_names_them_in_the_log(client, caplog):
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM django_migrations WHERE app = 'jobs' AND name = '0001_initial'")
-    response = client.get("/health/ready")
+    with caplog.at_level("WARNING", logger="ops.health"):
+        response = client.get("/health/ready")
     assert response.status_code == 503
-    assert response.json()["checks"]["migrations"] == {
-        "ok": False,
-        "pending": ["jobs.0001_initial"],
-    }
+    assert response.json()["checks"]["migrations"] == "fail"
+    assert "0001_initial" not in response.content.decode()
+    assert "jobs.0001_initial" in caplog.text
 
 
 @pytest.mark.django_db
@@ -128,8 +130,12 @@ def test_probes_refuse_writes(client):
 
 
 @pytest.mark.slow
-def test_readiness_is_503_when_the_database_is_unreachable():
-    """A real process whose DATABASE_URL points at a closed port on 127.0.0.1."""
+def test_readiness_is_503_when_the_database_is_unreachable_and_hides_the_error():
+    """A real process whose DATABASE_URL points at a closed port on 127.0.0.1.
+
+    The driver's error names the host, the port, the user and the database: the probe is
+    public, so they go to the log only.
+    """
     sock = closed_port()
     port = sock.getsockname()[1]
     script = (
@@ -145,6 +151,7 @@ def test_readiness_is_503_when_the_database_is_unreachable():
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "DATABASE_URL": f"postgres://nobody@127.0.0.1:{port}/nothing",
         "PGCONNECT_TIMEOUT": "3",
+        "LOG_FORMAT": "text",
     }
     try:
         result = subprocess.run(
@@ -161,6 +168,7 @@ def test_readiness_is_503_when_the_database_is_unreachable():
     live, ready, body = json.loads(result.stdout.strip().splitlines()[-1])
     assert live == 200  # liveness does not depend on the database
     assert ready == 503
-    assert body["status"] == "unavailable"
-    assert body["checks"]["database"]["ok"] is False
-    assert str(port) in body["checks"]["database"]["error"]
+    assert body == {"status": "unavailable", "checks": {"database": "fail"}}
+    # The details are in the log, for operators.
+    assert "Not ready" in result.stderr
+    assert str(port) in result.stderr
