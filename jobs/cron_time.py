@@ -23,9 +23,12 @@ from croniter import croniter
 
 from .cron_syntax import CronSyntaxError, croniter_form
 
-# Beyond this many candidate wall-clock times without an occurrence, give up: it only
-# happens for expressions that match nothing real (e.g. 30 February).
+# Beyond this many candidate wall-clock times, or this many years, without an occurrence,
+# give up: it only happens for expressions that match nothing real (30 February), or whose
+# every wall time is skipped by the clocks (`*/30 2 * 3 0L` in Berlin: two a year, all in
+# the gap). The rarest real schedules (`0 0 * 2 1#5`) come round within about 40 years.
 MAX_CRON_STEPS = 10_000
+MAX_CRON_YEARS = 100
 SECOND = timedelta(seconds=1)
 
 
@@ -83,6 +86,8 @@ def next_cron(expression: str, tz: ZoneInfo, after: datetime) -> datetime:
     iterator = _cron_at(expression, start)
     for _ in range(MAX_CRON_STEPS):
         candidate = iterator.get_next(datetime)
+        if candidate.year > wall.year + MAX_CRON_YEARS:
+            break
         if second_pass is not None and candidate >= repeated[1]:
             return second_pass  # past the first pass: the second one comes before this
         times = [t for t in instants(candidate, tz, fixed=fixed) if t > after]
@@ -110,7 +115,10 @@ def latest_cron(expression: str, tz: ZoneInfo, at: datetime) -> datetime | None:
         start = high - SECOND
     iterator = _cron_at(expression, start + SECOND)
     for _ in range(MAX_CRON_STEPS):
-        times = [t for t in instants(iterator.get_prev(datetime), tz, fixed=fixed) if t <= at]
+        candidate = iterator.get_prev(datetime)
+        if candidate.year < wall.year - MAX_CRON_YEARS:
+            break
+        times = [t for t in instants(candidate, tz, fixed=fixed) if t <= at]
         if times:
             return times[-1]
     return None
