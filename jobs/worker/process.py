@@ -58,6 +58,7 @@ class WorkerProcess:
         self.next_due = None  # when the next active job falls due, as last read
         self.last_maintenance = 0.0
         self.signals_seen = 0
+        self.claims_held = False  # stopped claiming at WORKER_MAX_ABANDONED_THREADS
         self.previous_handlers: dict[int, object] = {}
 
     @property
@@ -224,7 +225,7 @@ class WorkerProcess:
         """Claim into the free slots; return how many, and whether every free slot was filled
         (then more may be waiting)."""
         free = self.slots.free
-        if free <= 0 or self.stopping.is_set():
+        if free <= 0 or self.stopping.is_set() or self._held_by_abandoned():
             return 0, False
         claimed = engine.executions_claim(
             self.db(), worker_id=self.worker_id, queues=self.queues, limit=free
@@ -243,6 +244,36 @@ class WorkerProcess:
                 )
             self.slots.start(execution)
         return len(claimed), len(claimed) == free
+
+    def _held_by_abandoned(self) -> bool:
+        """Return True while abandoned handler threads are at WORKER_MAX_ABANDONED_THREADS.
+
+        Each timed-out handler leaves a thread (and whatever it holds: a socket, a
+        connection) running; claiming more work that times out the same way would pile them
+        up without end. Logged once when claiming stops and once when it resumes. Handlers
+        running when the cap is reached may time out too: a worker of concurrency N holds at
+        most cap + N - 1 abandoned threads.
+        """
+        abandoned = self.slots.abandoned_count
+        # 0 would stop the worker for good before its first timeout: read it as 1.
+        cap = max(1, conf.WORKER_MAX_ABANDONED_THREADS)
+        held = abandoned >= cap
+        if held and not self.claims_held:
+            logger.warning(
+                "Worker stopped claiming: %d abandoned handler threads still run "
+                "(WORKER_MAX_ABANDONED_THREADS=%d); it resumes as they end",
+                abandoned,
+                cap,
+                extra={"abandoned_threads": abandoned, **self.log_extra},
+            )
+        elif self.claims_held and not held:
+            logger.info(
+                "Worker resumed claiming: %d abandoned handler threads still run",
+                abandoned,
+                extra={"abandoned_threads": abandoned, **self.log_extra},
+            )
+        self.claims_held = held
+        return held
 
     def _collect(self) -> None:
         """Move finished and timed-out executions' outcomes to those to record."""

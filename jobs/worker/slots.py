@@ -3,7 +3,10 @@
 The worker's main thread hands claimed executions to `Slots.start`, and takes their
 outcomes back with `finished` and `timed_out`. A handler that outlives its timeout is
 abandoned: it is asked to stop, its slot thread replaced, and whatever it returns later is
-ignored.
+ignored. Python cannot kill a thread, so an abandoned one lives on until its handler
+returns; `abandoned_count` says how many do, and the worker stops claiming while they
+reach WORKER_MAX_ABANDONED_THREADS, so that a handler stuck for hours cannot make threads
+(and their sockets) pile up.
 """
 
 import logging
@@ -28,6 +31,10 @@ class Running:
     started: float = field(default_factory=time.monotonic)
     deadline: float = 0.0
     thread: threading.Thread | None = None
+    # Set under Slots.lock: the handler returned (its outcome stands), or it was abandoned
+    # at its timeout (its thread ends when it returns). Whichever comes first wins.
+    returned: bool = False
+    abandoned: bool = False
 
 
 class Slots:
@@ -40,12 +47,20 @@ class Slots:
         self.running: dict[int, Running] = {}
         self.work: queue.Queue[Running | None] = queue.Queue()
         self.results: queue.Queue[tuple[Running, Outcome]] = queue.Queue()
-        self.threads: list[threading.Thread] = []
-        self.abandoned: set[threading.Thread] = set()
+        self.threads: list[threading.Thread] = []  # the slot threads that take work
+        self.abandoned: set[threading.Thread] = set()  # left running a timed-out handler
+        self.lock = threading.Lock()
+        self.spawned = 0
 
     @property
     def free(self) -> int:
         return self.concurrency - len(self.running)
+
+    @property
+    def abandoned_count(self) -> int:
+        """How many abandoned handler threads are still running."""
+        with self.lock:
+            return len(self.abandoned)
 
     def open(self) -> None:
         for _ in range(self.concurrency):
@@ -86,6 +101,13 @@ class Slots:
         for execution_id, item in list(self.running.items()):
             if now < item.deadline:
                 continue
+            with self.lock:
+                if item.returned:
+                    continue  # it returned just now: `finished` takes its outcome
+                item.abandoned = True
+                if item.thread is not None:
+                    self.abandoned.add(item.thread)
+                    self.threads.remove(item.thread)
             timeout = item.execution.job.effective_timeout
             item.cancel_event.set()
             del self.running[execution_id]
@@ -97,7 +119,6 @@ class Slots:
             )
             late.append((item, outcome))
             if item.thread is not None:
-                self.abandoned.add(item.thread)
                 self._add_thread()
         return late
 
@@ -105,7 +126,8 @@ class Slots:
         return min((r.deadline for r in self.running.values()), default=None)
 
     def _add_thread(self) -> None:
-        thread = threading.Thread(target=self._run, name=f"slot-{len(self.threads)}", daemon=True)
+        thread = threading.Thread(target=self._run, name=f"slot-{self.spawned}", daemon=True)
+        self.spawned += 1
         self.threads.append(thread)
         thread.start()
 
@@ -115,14 +137,24 @@ class Slots:
             item = self.work.get()
             if item is None:
                 return
-            item.thread = me
+            with self.lock:
+                if item.abandoned:
+                    continue  # its timeout passed before a thread was free to start it
+                item.thread = me
             # Handlers use the ORM: a connection dropped meanwhile is replaced first.
             close_old_connections()
             try:
                 outcome = execute(item.execution, item.cancel_event)
             finally:
                 close_old_connections()
+            with self.lock:
+                item.returned = True
+                abandoned = item.abandoned
+                self.abandoned.discard(me)
+            if abandoned:
+                # Replaced at the timeout: its successor has the slot. One fewer abandoned
+                # thread may let the worker claim again, so it is woken.
+                self.on_finish()
+                return
             self.results.put((item, outcome))
             self.on_finish()
-            if me in self.abandoned:
-                return  # replaced after a timeout; its successor has the slot
