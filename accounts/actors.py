@@ -18,6 +18,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 ADMIN_VIA = "admin session"
+TOKEN_VIA = "API token"  # followed by the token's prefix
+# How an owner is shown anyone else who acted on their objects (staff, an operator's shell).
+OTHERS_NAME = "staff"
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,21 @@ class Actor:
 
 
 SYSTEM = Actor(None, "system", "system")
+
+
+def shown_to(viewer_id: int | None, *, actor_id, name: str, via: str, ip) -> Actor:
+    """Return an actor as `viewer_id`, the owner of the object acted on, is shown them.
+
+    Themselves and the system as they are; anyone else as "staff", with the channel but not
+    which token or which address: those say who, and from where, an owner need not know.
+    """
+    if actor_id is not None and actor_id == viewer_id:
+        return Actor(actor_id, name, via, ip)
+    if actor_id is None and name == SYSTEM.name:
+        return SYSTEM
+    channel = TOKEN_VIA if via.startswith(TOKEN_VIA) else via
+    return Actor(None, OTHERS_NAME, channel)
+
 
 _request: ContextVar = ContextVar("audit_request", default=None)
 _actor: ContextVar[Actor | None] = ContextVar("audit_actor", default=None)
@@ -68,7 +86,7 @@ def current_actor() -> Actor:
         return Actor(None, "anonymous", "web", ip)
     token = getattr(request, "auth", None)
     if getattr(token, "prefix", None):
-        via = f"API token {token.prefix}"
+        via = f"{TOKEN_VIA} {token.prefix}"
     elif request.path.startswith("/admin/"):
         via = ADMIN_VIA
     else:

@@ -2,8 +2,8 @@
 
 /health says the process is up (no database: a restart will not fix the database).
 /health/ready says it can do its work: database, migrations, and live workers when
-REQUIRE_WORKERS is set. /metrics is for staff (session or API token) or for a scraper
-holding METRICS_TOKEN.
+REQUIRE_WORKERS is set. /metrics is for staff who may view workers (jobs.policy; session or
+API token) or for a scraper holding METRICS_TOKEN.
 """
 
 from django.db import DatabaseError
@@ -13,7 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from accounts.models import ApiToken, hash_token
-from jobs import conf
+from jobs import conf, policy
 
 from . import metrics as metrics_page
 from .health import readiness
@@ -61,8 +61,8 @@ def metrics_denial(request) -> JsonResponse | None:
         user = request.user
     if not user.is_authenticated:
         return _refusal(401, "Send Authorization: Bearer <METRICS_TOKEN or a staff API token>.")
-    if not user.is_staff:
-        return _refusal(403, "Metrics are for staff.")
+    if not policy.may_read_metrics(user):
+        return _refusal(403, "Metrics are for staff with the jobs.view_worker permission.")
     return None
 
 

@@ -1,7 +1,11 @@
-"""The audit trail in the admin: read-only, append-only, filterable by who and what."""
+"""The audit trail in the admin: read-only, append-only, filterable by who and what.
+
+Shown whole, with who acted and from where, to staff who may read it (jobs.policy).
+"""
 
 from django.contrib import admin
 
+from jobs import policy
 from jobs.models import AUDIT_EVENT_FIELDS, AuditEvent
 
 from .pagination import EstimatedCountPaginator
@@ -19,6 +23,9 @@ class AuditEventAdmin(admin.ModelAdmin):
     show_full_result_count = False
     fields = AUDIT_EVENT_FIELDS
     readonly_fields = fields
+
+    def has_view_permission(self, request, obj=None):
+        return policy.sees_actors(request.user)
 
     # The trail is append-only (a database trigger enforces it too): read, never write.
     def has_add_permission(self, request):

@@ -2,7 +2,11 @@
 
 Admin actions and the buttons on detail pages call the service layer, one object at a time
 and each in its own transaction, so one refused object never undoes the others. A refusal
-(InvalidTransition, ValidationError) becomes a message naming the object, never an error page.
+(InvalidTransition, ValidationError, or jobs.policy saying the operator may not change that
+object) becomes a message naming the object, never an error page.
+
+`PolicyPermissionsMixin` gives a ModelAdmin jobs.policy's answers: the rows it lists and,
+object by object, who may view, change and delete.
 """
 
 from collections.abc import Callable, Iterable
@@ -12,11 +16,12 @@ from django.contrib import messages
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 
-from jobs import audit
+from jobs import audit, policy
 from jobs.exceptions import SchedulerError
 
 MAX_REFUSALS_LISTED = 10  # one message each; beyond this, one summary message
 MAX_NAMES_LISTED = 10
+NOT_YOURS = "you do not have permission to change it."
 
 
 @dataclass
@@ -39,13 +44,17 @@ def apply_each(
 ) -> Report:
     """Call `service(obj)` for each object as the operator; tell them what happened to each.
 
-    `past` is the verb as the messages say it ("paused"); `detail(obj, result)` may add what
-    the service returned ("as execution 42").
+    Every action changes its objects: one the operator may not change (jobs.policy) is
+    refused like any other. `past` is the verb as the messages say it ("paused");
+    `detail(obj, result)` may add what the service returned ("as execution 42").
     """
     report = Report()
     notes = []
     with audit.acting_as(audit.admin_actor(request)):
         for obj in objects:
+            if not policy.may(request.user, policy.CHANGE, obj):
+                report.refused.append((obj, NOT_YOURS))
+                continue
             try:
                 result = service(obj)
             except SchedulerError as exc:
@@ -68,6 +77,30 @@ def apply_each(
     if not notes and not report.refused:
         messages.info(request, "Nothing was selected.")
     return report
+
+
+class PolicyPermissionsMixin:
+    """A ModelAdmin of jobs or executions that asks jobs.policy what the operator may do.
+
+    With no object (may they open the list, run an action at all) the answer is whether
+    they reach every user's rows; for one object, whether they may act on that one: their
+    own, or others' as far as they are permitted. Each ModelAdmin's get_queryset narrows its
+    rows with the policy's row set of its model.
+    """
+
+    def has_view_permission(self, request, obj=None):
+        return self._policy_allows(request, policy.VIEW, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._policy_allows(request, policy.CHANGE, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._policy_allows(request, policy.DELETE, obj)
+
+    def _policy_allows(self, request, action: str, obj) -> bool:
+        if obj is None:
+            return policy.reaches_all(request.user, action, self.model)
+        return policy.may(request.user, action, obj)
 
 
 class ObjectActionsMixin:

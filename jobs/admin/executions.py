@@ -2,7 +2,7 @@
 
 Executions are records of what happened: every field is read-only, nothing is added or
 deleted here (the cleanup handler prunes old ones); the only changes are the two actions,
-each a service call.
+each a service call. Whose executions an operator sees and acts on is jobs.policy's call.
 """
 
 import json
@@ -11,12 +11,12 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from jobs import services
+from jobs import policy, services
 from jobs.models import Execution, Job
 from jobs.states import ExecutionState, execution_allows
 from web.display import badge, duration_text, pre
 
-from .common import ObjectActionsMixin, apply_each
+from .common import ObjectActionsMixin, PolicyPermissionsMixin, apply_each
 from .jobs import HandlerFilter
 from .pagination import EstimatedCountPaginator
 
@@ -58,7 +58,7 @@ QUICK_FILTERS = (
 
 
 @admin.register(Execution)
-class ExecutionAdmin(ObjectActionsMixin, admin.ModelAdmin):
+class ExecutionAdmin(PolicyPermissionsMixin, ObjectActionsMixin, admin.ModelAdmin):
     class Media:
         css = {"all": ("jobs/admin.css",)}
 
@@ -130,6 +130,9 @@ class ExecutionAdmin(ObjectActionsMixin, admin.ModelAdmin):
         if obj is not None:
             return False
         return super().has_change_permission(request)
+
+    def get_queryset(self, request):
+        return policy.executions_for(request.user, executions=super().get_queryset(request))
 
     def object_action_allowed(self, obj, name: str) -> bool:
         return execution_allows(obj.state, name)

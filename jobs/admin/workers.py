@@ -1,10 +1,14 @@
-"""Worker admin: which runworker processes are alive, stale or stopped, and what each runs."""
+"""Worker admin: which runworker processes are alive, stale or stopped, and what each runs.
+
+Shown to staff who may view workers (jobs.policy), as the API's list and /metrics are.
+"""
 
 from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from jobs import policy
 from jobs.models import Execution, Worker
 from jobs.selectors import workers
 from jobs.states import ExecutionState
@@ -56,6 +60,9 @@ class WorkerAdmin(admin.ModelAdmin):
         "running_executions",
     )
     readonly_fields = fields
+
+    def has_view_permission(self, request, obj=None):
+        return policy.may_view_workers(request.user)
 
     # Rows are written by the workers themselves; the admin only reads them.
     def has_add_permission(self, request):

@@ -1,17 +1,20 @@
 """The API's views. They parse, call a service, and render; the rules live in jobs.services.
 
-Every queryset is scoped with `owned_by(user)`: another user's job or execution is a 404,
-exactly like one that does not exist. Staff see everything.
+Who may see and do what is jobs.policy's to say: each queryset holds what the user may see
+(another user's job or execution is a 404, exactly like one that does not exist), and
+`permissions.ObjectPolicy` refuses, with a 403 saying why, an action on an object the user
+sees but may not change or delete (jobs.api.permissions).
 """
 
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import permissions, status, viewsets
+from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from jobs import policy
 from jobs.exceptions import HandlerNotFound
 from jobs.models import Execution, Job
 from jobs.registry import all_handlers, get_handler
@@ -35,6 +38,7 @@ from web.query import StrictQueryMixin
 from . import examples, serializers
 from .backfill import BackfillMixin
 from .filters import ExecutionFilter, JobFilter, WorkerFilter
+from .permissions import MayViewWorkers, ObjectPolicyMixin
 
 
 @extend_schema_view(
@@ -48,7 +52,7 @@ from .filters import ExecutionFilter, JobFilter, WorkerFilter
     destroy=extend_schema(summary="Delete a job and its history"),
 )
 @extend_schema(tags=["jobs"])
-class JobViewSet(BackfillMixin, StrictQueryMixin, viewsets.ModelViewSet):
+class JobViewSet(BackfillMixin, ObjectPolicyMixin, StrictQueryMixin, viewsets.ModelViewSet):
     """Jobs: definitions that run a handler with a payload on a schedule.
 
     A schedule change (PUT, PATCH or reschedule) recomputes next_run_at. PUT needs the
@@ -75,7 +79,7 @@ class JobViewSet(BackfillMixin, StrictQueryMixin, viewsets.ModelViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # the schema generator, no user
             return Job.objects.none()
-        return Job.objects.owned_by(self.request.user).select_related("owner")
+        return policy.jobs_for(self.request.user).select_related("owner")
 
     def get_serializer_class(self):
         if self.action == "list":
@@ -168,7 +172,8 @@ class JobViewSet(BackfillMixin, StrictQueryMixin, viewsets.ModelViewSet):
         """
         job = self.get_object()
         history = (
-            Execution.objects.filter(job=job)
+            policy.executions_for(request.user)
+            .filter(job=job)
             .select_related("job", "worker")
             .order_by("-scheduled_for", "-attempt")
         )
@@ -181,7 +186,7 @@ class JobViewSet(BackfillMixin, StrictQueryMixin, viewsets.ModelViewSet):
     retrieve=extend_schema(summary="Show an execution, with its traceback"),
 )
 @extend_schema(tags=["executions"])
-class ExecutionViewSet(StrictQueryMixin, viewsets.ReadOnlyModelViewSet):
+class ExecutionViewSet(ObjectPolicyMixin, StrictQueryMixin, viewsets.ReadOnlyModelViewSet):
     """Executions: one attempt of one occurrence of a job; retries are new rows."""
 
     filterset_class = ExecutionFilter
@@ -190,7 +195,7 @@ class ExecutionViewSet(StrictQueryMixin, viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Execution.objects.none()
-        return Execution.objects.owned_by(self.request.user).select_related("job", "worker")
+        return policy.executions_for(self.request.user).select_related("job", "worker")
 
     def get_serializer_class(self):
         if self.action == "list":
@@ -255,19 +260,20 @@ class HandlerViewSet(StrictQueryMixin, viewsets.GenericViewSet):
 
     def _may_use(self, handler) -> bool:
         # Internal handlers (notifications, Django tasks) run only jobs the system makes.
-        return self.request.user.is_staff or not handler.internal
+        return not handler.internal or policy.sees_internal_handlers(self.request.user)
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List workers (staff only)"),
-    retrieve=extend_schema(summary="Show a worker (staff only)"),
+    list=extend_schema(summary="List workers (staff with view_worker)"),
+    retrieve=extend_schema(summary="Show a worker (staff with view_worker)"),
 )
 @extend_schema(tags=["workers"])
 class WorkerViewSet(StrictQueryMixin, viewsets.ReadOnlyModelViewSet):
     """Workers: `runworker` processes, alive, stale (silent past the lease) or stopped."""
 
     serializer_class = serializers.WorkerSerializer
-    permission_classes = [permissions.IsAdminUser]
+    permission_classes = [MayViewWorkers]
+    may_forbid = True  # staff without view_worker, and everyone else
     filterset_class = WorkerFilter
 
     def get_queryset(self):
