@@ -4,6 +4,7 @@ user, the token and the client address; GET /api/v1/audit shows a user their own
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -439,3 +440,84 @@ def test_the_trail_needs_a_token(anon):
     response = anon.get("/api/v1/audit")
     assert response.status_code == 401
     assert response.json()["code"] == "not_authenticated"
+
+
+# --- What an owner is shown of others who acted on their objects --------------------------
+
+
+@pytest.fixture
+def auditor(django_user_model):
+    """Staff (not a superuser) who may read the whole trail, and nothing else."""
+    user = django_user_model.objects.create_user(
+        username="auditor", password="pw-auditor-123", is_staff=True
+    )
+    user.user_permissions.set(Permission.objects.filter(codename="view_auditevent"))
+    return Signed(user)
+
+
+def test_the_owner_sees_staff_as_the_actor_of_a_staff_change_without_token_or_address(
+    ann, boss, auditor, trail
+):
+    job_id = trail["alice"]
+    assert boss.client.post(f"/api/v1/jobs/{job_id}/resume").status_code == 200
+    resumed = AuditEvent.objects.get(object_id=job_id, action="resume")
+    assert_made_by(resumed, boss)  # the trail itself keeps who, how and from where
+
+    shown = ann.client.get(f"/api/v1/audit/{resumed.pk}").json()
+    own = listed(ann, f"?job={job_id}&action=pause")["results"][0]
+
+    assert (shown["actor"], shown["actor_id"], shown["via"], shown["ip"]) == (
+        "staff",
+        None,
+        "API token",
+        None,
+    )
+    assert boss.user.username not in str(shown) and boss.token.prefix not in str(shown)
+    assert (own["actor"], own["via"], own["ip"]) == ("alice", ann.via, CLIENT_IP)
+    for reader in (boss, auditor):
+        full = reader.client.get(f"/api/v1/audit/{resumed.pk}").json()
+        assert (full["actor"], full["actor_id"], full["via"], full["ip"]) == (
+            "root",
+            boss.user.pk,
+            boss.via,
+            CLIENT_IP,
+        )
+
+
+def test_the_owner_sees_staff_for_a_change_made_in_the_admin(ann, client, staff_user, trail):
+    job_id = trail["alice"]
+    client.force_login(staff_user)
+    client.post("/admin/jobs/job/", {"action": "resume", "_selected_action": [job_id]})
+    resumed = AuditEvent.objects.get(object_id=job_id, action="resume")
+    assert (resumed.actor, resumed.via) == ("root", "admin session")
+
+    shown = ann.client.get(f"/api/v1/audit/{resumed.pk}").json()
+
+    assert (shown["actor"], shown["actor_id"], shown["via"], shown["ip"]) == (
+        "staff",
+        None,
+        "admin session",
+        None,
+    )
+
+
+def test_the_owners_actor_filter_matches_what_they_are_shown(ann, boss, trail):
+    job_id = trail["alice"]
+    boss.client.post(f"/api/v1/jobs/{job_id}/resume")
+
+    by_staff = listed(ann, "?actor=staff")["results"]
+    by_name = listed(ann, "?actor=root")
+
+    assert [event["action"] for event in by_staff] == ["resume"]
+    assert by_name["count"] == 0
+    assert {e["action"] for e in listed(ann, "?actor=alice")["results"]} >= {"create", "pause"}
+    assert listed(boss, "?actor=root")["results"][0]["action"] == "resume"
+
+
+def test_system_events_are_shown_to_the_owner_as_they_are(ann, trail):
+    job = Job.objects.get(pk=trail["alice"])
+    services.job_resume(job=job)  # outside any request: the system acts
+
+    shown = listed(ann, "?actor=system&object_type=job")["results"]
+
+    assert [(e["actor"], e["via"], e["action"]) for e in shown] == [("system", "system", "resume")]
