@@ -63,6 +63,14 @@ def families(snap: Snapshot):
     alive.add_metric([], snap.workers_alive)
     slots = _gauge("worker_slots", "Execution slots (summed concurrency) of live workers.")
     slots.add_metric([], snap.worker_slots)
+    abandoned = _gauge(
+        "worker_abandoned_threads",
+        "Handler threads a live worker abandoned at their timeout that still run; at "
+        "WORKER_MAX_ABANDONED_THREADS it stops claiming.",
+        ["worker"],
+    )
+    for worker, count in snap.worker_abandoned_threads.items():
+        abandoned.add_metric([worker], count)
 
     dead = _gauge(
         "dead_letters", "Executions in state dead (the dead-letter list), all time.", ["handler"]
@@ -102,6 +110,7 @@ def families(snap: Snapshot):
         lag,
         alive,
         slots,
+        abandoned,
         dead,
         finished,
         durations,

@@ -43,6 +43,8 @@ JOB_COLUMNS = (
     "state",
     "next_run_at",
     "last_run_at",
+    "concurrency_key",
+    "concurrency_limit",
 )
 JSON_COLUMNS = frozenset({"payload", "notify_on", "notify_emails"})
 

@@ -37,13 +37,15 @@ def worker_register(conn, *, name: str, queues: list[str], concurrency: int) -> 
     return row[0]
 
 
-def worker_heartbeat(conn, *, worker_id: int) -> dict[int, bool]:
-    """Extend the worker's lease; return what the database says it holds: id -> cancel asked.
+def worker_heartbeat(conn, *, worker_id: int, abandoned_threads: int = 0) -> dict[int, bool]:
+    """Extend the worker's lease and note its abandoned handler threads; return what the
+    database says it holds: id -> cancel asked.
 
     The worker compares this with what it runs: a claim whose reply was lost (the database
     went away mid-statement) shows up here and is released instead of stuck running.
     """
-    return dict(queries.run(conn.cursor(), "heartbeat", worker=worker_id).fetchall())
+    held = queries.run(conn.cursor(), "heartbeat", worker=worker_id, abandoned=abandoned_threads)
+    return dict(held.fetchall())
 
 
 def executions_rescue_stale(conn, *, batch: int = RESCUE_BATCH) -> int:

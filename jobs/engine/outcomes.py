@@ -47,12 +47,20 @@ def backoff_seconds(*, base: int, attempt: int, cap: int | None = None) -> float
 
 def executions_claim(conn, *, worker_id: int, queues: list[str], limit: int) -> list:
     """Mark up to `limit` due executions of `queues` running for the worker and return them
-    (ExecutionRow, with their jobs), highest priority then oldest first."""
+    (ExecutionRow, with their jobs), highest priority then oldest first, within the queues'
+    and keys' limits.
+
+    Two statements in one transaction (claim_guard takes the locks, claim counts and takes
+    under them), sent together: one round trip to the server and back.
+    """
     if limit <= 0 or not queues:
         return []
+    now = timezone.now()
     with conn.cursor(row_factory=execution_rows) as cursor:
-        params = {"worker": worker_id, "queues": queues, "limit": limit, "now": timezone.now()}
-        return queries.run(cursor, "claim", **params).fetchall()
+        with conn.pipeline(), conn.transaction():
+            queries.run(cursor, "claim_guard", queues=queues, now=now)
+            queries.run(cursor, "claim", worker=worker_id, queues=queues, limit=limit, now=now)
+        return cursor.fetchall()
 
 
 @dataclass

@@ -18,13 +18,14 @@ WITH job AS (
         cron, timezone, queue, priority, max_retries, retry_backoff_seconds,
         timeout_seconds, misfire_policy, unique_key, notify_on, notify_emails,
         notify_webhook_url, notify_webhook_secret, notify_digest_minutes, state,
-        next_run_at, last_run_at, created_at, updated_at
+        next_run_at, last_run_at, concurrency_key, concurrency_limit, created_at, updated_at
     )
     SELECT id, owner_id, name, handler, payload::jsonb, schedule_type, run_at,
         interval_seconds, cron, timezone, queue, priority, max_retries,
         retry_backoff_seconds, timeout_seconds, misfire_policy, unique_key,
         notify_on::jsonb, notify_emails::jsonb, notify_webhook_url, notify_webhook_secret,
-        notify_digest_minutes, state, next_run_at, last_run_at, %(now)s, %(now)s
+        notify_digest_minutes, state, next_run_at, last_run_at, concurrency_key,
+        concurrency_limit, %(now)s, %(now)s
     FROM unnest(
         %(id)s::uuid[], %(owner_id)s::bigint[], %(name)s::text[], %(handler)s::text[],
         %(payload)s::text[], %(schedule_type)s::text[], %(run_at)s::timestamptz[],
@@ -34,24 +35,33 @@ WITH job AS (
         %(misfire_policy)s::text[], %(unique_key)s::text[], %(notify_on)s::text[],
         %(notify_emails)s::text[], %(notify_webhook_url)s::text[],
         %(notify_webhook_secret)s::text[], %(notify_digest_minutes)s::integer[],
-        %(state)s::text[], %(next_run_at)s::timestamptz[], %(last_run_at)s::timestamptz[]
+        %(state)s::text[], %(next_run_at)s::timestamptz[], %(last_run_at)s::timestamptz[],
+        %(concurrency_key)s::text[], %(concurrency_limit)s::smallint[]
     ) AS v(id, owner_id, name, handler, payload, schedule_type, run_at, interval_seconds,
         cron, timezone, queue, priority, max_retries, retry_backoff_seconds,
         timeout_seconds, misfire_policy, unique_key, notify_on, notify_emails,
         notify_webhook_url, notify_webhook_secret, notify_digest_minutes, state,
-        next_run_at, last_run_at)
-    RETURNING id, owner_id
+        next_run_at, last_run_at, concurrency_key, concurrency_limit)
+    RETURNING id, owner_id, concurrency_key, concurrency_limit
 ), execution AS (
     INSERT INTO jobs_execution (
         job_id, scheduled_for, attempt, state, queue, priority, run_after,
-        cancel_requested, error, error_code, traceback, created_at
+        concurrency_key, concurrency_limit, cancel_requested, error, error_code,
+        traceback, created_at
     )
-    SELECT job_id, scheduled_for, 1, 'queued', queue, priority, scheduled_for,
-        false, '', '', '', %(now)s
+    SELECT run.job_id, run.scheduled_for, 1, 'queued', run.queue, run.priority,
+        run.scheduled_for, job.concurrency_key, job.concurrency_limit, false, '', '', '',
+        %(now)s
     FROM unnest(
         %(run_job_id)s::uuid[], %(run_scheduled_for)s::timestamptz[],
         %(run_queue)s::text[], %(run_priority)s::smallint[]
     ) AS run(job_id, scheduled_for, queue, priority)
+    JOIN job ON job.id = run.job_id
+), queue AS (
+    -- Every queue a job names has its row: it can be paused and limited, and claims lock it.
+    INSERT INTO jobs_queue (name, paused, rate_period, created_at, updated_at)
+    SELECT DISTINCT name, false, 1, %(now)s, %(now)s FROM unnest(%(queue)s::text[]) AS name
+    ON CONFLICT (name) DO NOTHING
 ), audit AS (
     INSERT INTO jobs_auditevent (
         created_at, actor_id, actor, via, ip, action, object_type, object_id, owner_id,
@@ -87,14 +97,17 @@ WITH advanced AS (
 ), queued AS (
     INSERT INTO jobs_execution (
         job_id, scheduled_for, attempt, state, queue, priority, run_after,
-        cancel_requested, error, error_code, traceback, created_at
+        concurrency_key, concurrency_limit, cancel_requested, error, error_code,
+        traceback, created_at
     )
-    SELECT job_id, scheduled_for, 1, 'queued', queue, priority, scheduled_for,
-        false, '', '', '', %(now)s
+    SELECT run.job_id, run.scheduled_for, 1, 'queued', run.queue, run.priority,
+        run.scheduled_for, job.concurrency_key, job.concurrency_limit, false, '', '', '',
+        %(now)s
     FROM unnest(
         %(run_job_id)s::uuid[], %(run_scheduled_for)s::timestamptz[],
         %(run_queue)s::text[], %(run_priority)s::smallint[]
     ) AS run(job_id, scheduled_for, queue, priority)
+    JOIN jobs_job AS job ON job.id = run.job_id
     ON CONFLICT DO NOTHING
     RETURNING queue
 )
@@ -108,32 +121,157 @@ WHERE state = 'active' AND next_run_at IS NOT NULL
 ORDER BY next_run_at
 LIMIT 1;
 
+-- claim_guard --
+-- The first statement of a claim's transaction: it takes the locks the claim's limits
+-- rely on, and leaves what it took in transaction settings the claim reads. It
+-- key-share-locks the rows of the worker's queues that are not paused, so a pause or a
+-- limit change (which locks the row for update) waits for the claims under way, and
+-- claims begun after it see it. Each queue with a concurrency or rate limit is locked
+-- (an advisory lock) for the rest of the transaction: claims of a limited queue run one at
+-- a time, each in a transaction that sees what the one before it committed. Keyed claims
+-- share one such lock (a key may span queues), taken only when keyed work is due. Queues
+-- are locked in name order, keyed claims after them, so two claims never wait on each
+-- other in a circle.
+WITH mine AS (
+    SELECT name, concurrency_limit IS NOT NULL OR rate_limit IS NOT NULL AS limited
+    FROM jobs_queue
+    WHERE name = ANY({queues}::text[]) AND NOT paused
+    ORDER BY name
+    FOR KEY SHARE
+), guarded AS (
+    SELECT name, CASE WHEN limited
+        THEN pg_advisory_xact_lock(hashtextextended('jobs_queue ' || name, 0))::text END
+    FROM mine
+    WHERE limited
+), keyed AS (
+    SELECT pg_advisory_xact_lock(hashtextextended('jobs_queue keys', 0))::text
+    WHERE EXISTS (
+        SELECT 1 FROM jobs_execution
+        WHERE state = 'queued' AND concurrency_key IS NOT NULL
+            AND queue = ANY({queues}::text[]) AND run_after <= %(now)s
+    )
+)
+SELECT set_config('jobs.claim_guarded',
+        coalesce((SELECT array_agg(name ORDER BY name) FROM guarded), '{{}}')::text, true),
+    set_config('jobs.claim_keyed', (EXISTS (SELECT 1 FROM keyed))::text, true);
+
 -- claim --
--- Mark up to {limit} due executions of {queues} running for %(worker)s, highest
--- priority then oldest first, and return them with their jobs. `picked` locks the rows
--- (other workers skip them), the UPDATE marks them ours: one statement, one short
--- transaction. Each queue is read on its own, in the order of execution_claim_idx, so no
--- plan sorts the whole queue; rows locked past the limit are let go at commit. The limit
--- and the queues (a worker's own, the same at every claim) are written into the statement:
--- a generic plan blind to them looks costlier than one made for them, so PostgreSQL would
--- plan every claim anew; knowing them, it keeps one plan per connection.
-WITH picked AS (
-    SELECT due.id FROM unnest({queues}::text[]) AS queue(name)
+-- Mark up to {limit} due executions of {queues} running for %(worker)s, highest priority
+-- then oldest first, within every limit, and return them with their jobs; run after
+-- claim_guard in one transaction. Each queue is read on its own, in the order of its
+-- index: unkeyed rows through execution_claim_idx, keyed ones key by key (a loose scan of
+-- execution_claim_keyed_idx), so rows behind a full key or in a paused queue are never
+-- read. A queue's room is its limit less what runs in it now, counted under its lock; a
+-- key's room the same for the key; a rate-limited queue starts at most one per claim, no
+-- sooner than one period / limit after its previous start. `started_at` is the database's
+-- clock once the locks are held. Rows locked past the limits are let go at commit. The
+-- limit and the queues are written into the statement, so one plan is kept per worker.
+WITH RECURSIVE setting AS (
+    SELECT current_setting('jobs.claim_guarded')::text[] AS guarded,
+        current_setting('jobs.claim_keyed')::boolean AS keyed,
+        clock_timestamp() AS now
+), open AS (
+    -- The worker's queues that may start something, each with its room (NULL: no limit).
+    SELECT mine.name, queue.rate_limit, queue.rate_period,
+        CASE
+            WHEN queue.rate_limit IS NOT NULL
+                AND coalesce(state.next_start_at, '-infinity') > setting.now THEN 0
+            ELSE least(
+                CASE WHEN queue.rate_limit IS NOT NULL THEN 1 END,
+                queue.concurrency_limit - (
+                    SELECT count(*) FROM jobs_execution AS busy
+                    WHERE busy.state = 'running' AND busy.queue = mine.name
+                ))
+        END AS room
+    FROM unnest({queues}::text[]) AS mine(name)
+    CROSS JOIN setting
+    LEFT JOIN jobs_queue AS queue ON queue.name = mine.name
+    LEFT JOIN jobs_queuestate AS state ON state.queue_id = mine.name
+    WHERE NOT coalesce(queue.paused, false)
+        -- a limited queue only when this transaction holds its lock
+        AND (queue.concurrency_limit IS NULL AND queue.rate_limit IS NULL
+            OR mine.name = ANY(setting.guarded))
+), plain AS (
+    SELECT due.id, due.queue, due.priority, due.run_after FROM open
     CROSS JOIN LATERAL (
-        SELECT id, priority, run_after FROM jobs_execution
-        WHERE state = 'queued' AND queue = queue.name AND run_after <= %(now)s
+        SELECT id, queue, priority, run_after FROM jobs_execution
+        WHERE state = 'queued' AND concurrency_key IS NULL AND queue = open.name
+            AND run_after <= %(now)s
+        ORDER BY priority DESC, run_after, id
+        LIMIT least({limit}, coalesce(open.room, {limit}))
+        FOR UPDATE SKIP LOCKED
+    ) AS due
+    WHERE coalesce(open.room, 1) > 0
+), key AS (
+    -- The keys with queued work in the open queues, one index probe each.
+    SELECT open.name AS queue, (
+        SELECT min(concurrency_key) FROM jobs_execution
+        WHERE state = 'queued' AND concurrency_key IS NOT NULL AND queue = open.name
+    ) AS name
+    FROM open CROSS JOIN setting
+    WHERE setting.keyed AND coalesce(open.room, 1) > 0
+    UNION ALL
+    SELECT key.queue, (
+        SELECT min(concurrency_key) FROM jobs_execution
+        WHERE state = 'queued' AND concurrency_key IS NOT NULL AND queue = key.queue
+            AND concurrency_key > key.name
+    )
+    FROM key WHERE key.name IS NOT NULL
+), keyed AS (
+    -- Each key's next in line, as many as its limit leaves room for (the limit of the
+    -- first in line: jobs that share a key are meant to share its limit).
+    SELECT due.id, due.queue, due.priority, due.run_after, due.concurrency_key,
+        due.concurrency_limit - busy.running AS room
+    FROM key
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS running FROM jobs_execution
+        WHERE state = 'running' AND concurrency_key = key.name
+    ) AS busy
+    CROSS JOIN LATERAL (
+        SELECT id, queue, priority, run_after, concurrency_key, concurrency_limit
+        FROM jobs_execution
+        WHERE state = 'queued' AND concurrency_key = key.name AND queue = key.queue
+            AND run_after <= %(now)s
         ORDER BY priority DESC, run_after, id
         LIMIT {limit}
         FOR UPDATE SKIP LOCKED
     ) AS due
-    ORDER BY due.priority DESC, due.run_after, due.id
+    WHERE key.name IS NOT NULL
+), within_keys AS (
+    SELECT id, queue, priority, run_after FROM (
+        SELECT keyed.*, row_number() OVER (
+            PARTITION BY concurrency_key ORDER BY priority DESC, run_after, id) AS nth
+        FROM keyed
+    ) AS ranked
+    WHERE nth <= room
+), picked AS (
+    SELECT ranked.id, ranked.queue FROM (
+        SELECT candidate.*, row_number() OVER (
+            PARTITION BY candidate.queue ORDER BY priority DESC, run_after, id) AS nth
+        FROM (SELECT * FROM plain UNION ALL SELECT * FROM within_keys) AS candidate
+    ) AS ranked
+    JOIN open ON open.name = ranked.queue
+    WHERE open.room IS NULL OR ranked.nth <= open.room
+    ORDER BY ranked.priority DESC, ranked.run_after, ranked.id
     LIMIT {limit}
 ), claimed AS (
     UPDATE jobs_execution AS execution
-    SET state = 'running', worker_id = %(worker)s, started_at = %(now)s
-    FROM picked
+    SET state = 'running', worker_id = %(worker)s, started_at = setting.now
+    FROM picked, setting
     WHERE execution.id = picked.id
     RETURNING execution.*
+), paced AS (
+    -- A rate-limited queue that started one: its next start waits one period / limit.
+    INSERT INTO jobs_queuestate AS state (
+        queue_id, next_start_at, held_paused, held_concurrency, held_rate, held_key
+    )
+    SELECT open.name,
+        setting.now + make_interval(secs => open.rate_period::float8 / open.rate_limit),
+        0, 0, 0, 0
+    FROM open CROSS JOIN setting
+    WHERE open.rate_limit IS NOT NULL
+        AND EXISTS (SELECT 1 FROM picked WHERE picked.queue = open.name)
+    ON CONFLICT (queue_id) DO UPDATE SET next_start_at = excluded.next_start_at
 )
 SELECT claimed.id, claimed.job_id, claimed.state, claimed.scheduled_for, claimed.attempt, claimed.queue,
     claimed.priority, claimed.run_after, claimed.started_at, claimed.worker_id,
@@ -205,10 +343,12 @@ RETURNING id;
 WITH retry AS (
     INSERT INTO jobs_execution (
         job_id, scheduled_for, attempt, state, queue, priority, run_after,
-        cancel_requested, error, error_code, traceback, created_at
+        concurrency_key, concurrency_limit, cancel_requested, error, error_code,
+        traceback, created_at
     )
     SELECT execution.job_id, execution.scheduled_for, execution.attempt + 1, 'queued',
-        job.queue, job.priority, %(run_after)s, false, '', '', '', %(now)s
+        job.queue, job.priority, %(run_after)s, job.concurrency_key, job.concurrency_limit,
+        false, '', '', '', %(now)s
     FROM jobs_execution AS execution JOIN jobs_job AS job ON job.id = execution.job_id
     WHERE execution.id = %(id)s
     RETURNING id, queue
@@ -245,9 +385,11 @@ RETURNING id;
 
 -- heartbeat --
 -- Extend %(worker)s's lease on the database's clock (the clock every host judges leases
--- by) and return what the database says it holds, with whether each was asked to stop.
+-- by), note how many of its handler threads it abandoned still run, and return what the
+-- database says it holds, with whether each was asked to stop.
 WITH beat AS (
-    UPDATE jobs_worker SET heartbeat_at = now() WHERE id = %(worker)s
+    UPDATE jobs_worker SET heartbeat_at = now(), abandoned_threads = %(abandoned)s
+    WHERE id = %(worker)s
 )
 SELECT id, cancel_requested FROM jobs_execution
 WHERE worker_id = %(worker)s AND state = 'running';

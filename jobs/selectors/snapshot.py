@@ -28,6 +28,8 @@ class Snapshot:
     handlers: dict[str, HandlerFigures]
     workers_alive: int
     worker_slots: int  # the summed concurrency of live workers
+    # Live workers' handler threads abandoned at their timeout that still run, by worker.
+    worker_abandoned_threads: dict[str, int]
     collect_seconds: float = 0.0
 
     @property
@@ -50,5 +52,6 @@ def snapshot(*, now: datetime | None = None, window_seconds: int | None = None) 
         handlers=handler_activity(since=now - timedelta(seconds=window_seconds)),
         workers_alive=live.alive,
         worker_slots=live.slots,
+        worker_abandoned_threads=live.abandoned_threads,
         collect_seconds=time.monotonic() - started,
     )

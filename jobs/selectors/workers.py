@@ -21,15 +21,22 @@ class Fleet:
     alive: int
     slots: int  # the summed concurrency of live workers
     served: frozenset[str]  # the queues they take from
+    # Each live worker's handler threads abandoned at their timeout that still run.
+    abandoned_threads: dict[str, int]
 
 
 def fleet(*, now: datetime | None = None) -> Fleet:
     """Return how many workers are live, their slots and the queues they serve (one query)."""
-    rows = list(Worker.objects.alive(now=now).values_list("concurrency", "queues"))
+    rows = list(
+        Worker.objects.alive(now=now).values_list(
+            "concurrency", "queues", "name", "abandoned_threads"
+        )
+    )
     return Fleet(
         alive=len(rows),
-        slots=sum(concurrency for concurrency, _ in rows),
-        served=frozenset(name for _, names in rows for name in names or []),
+        slots=sum(row[0] for row in rows),
+        served=frozenset(name for row in rows for name in row[1] or []),
+        abandoned_threads={row[2]: row[3] for row in rows},
     )
 
 

@@ -27,7 +27,11 @@ class Lease:
     def renew(self) -> None:
         """Heartbeat; stop handlers asked to stop; release claims whose reply was lost."""
         process = self.process
-        held = engine.worker_heartbeat(process.db(), worker_id=process.worker_id)
+        held = engine.worker_heartbeat(
+            process.db(),
+            worker_id=process.worker_id,
+            abandoned_threads=process.slots.abandoned_count,
+        )
         self.last = time.monotonic()
         running = process.slots.running
         for execution_id, cancel_requested in held.items():

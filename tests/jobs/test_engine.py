@@ -47,13 +47,14 @@ def test_claim_takes_only_due_executions_of_the_workers_queues(db, worker):
     assert Execution.objects.get(pk=other_queue.pk).state == ExecutionState.QUEUED
 
 
-def test_claim_is_one_statement_that_also_reads_the_jobs(db, worker):
+def test_claim_is_its_guard_and_one_statement_that_also_reads_the_jobs(db, worker):
     for i in range(5):
         trigger(f"j{i}", payload={})
     claimed = engine.executions_claim(db, worker_id=worker.pk, queues=["default"], limit=5)
     assert sorted(e.job.name for e in claimed) == [f"j{i}" for i in range(5)]
     assert all(e.job.payload == {} and e.job.timezone == "UTC" for e in claimed)
-    assert len(db.statements) == 1
+    guard, claim = db.statements
+    assert "set_config('jobs.claim_guarded'" in guard and "UPDATE jobs_execution" in claim
 
 
 def test_recording_a_batch_of_successes_is_one_statement(db, worker):

@@ -107,11 +107,13 @@ def test_enqueue_writes_the_job_as_the_orm_reads_it():
 
 def test_a_failing_part_of_the_statement_writes_none_of_it():
     # Outside any transaction (autocommit), as an enqueue from a script runs: the statement
-    # is its own transaction, so the job written before the refused audit row goes too.
+    # is its own transaction, so the job and run written beside the refused job go too.
     job = Job(name="j", handler="noop", schedule_type="once", run_at=timezone.now())
-    bad_run = (Job(name="no such job"), job.run_at)  # its execution names no job
+    bad = Job(name="keyed", handler="noop", schedule_type="once", run_at=job.run_at)
+    bad.concurrency_key = "customer:42"  # without a limit: refused by a check constraint
     with pytest.raises(IntegrityError), connection.cursor() as cursor:
-        engine.jobs_insert(cursor, [job], [bad_run], now=timezone.now(), changes={})
+        engine.jobs_insert(cursor, [job, bad], [(job, job.run_at)], now=timezone.now(), changes={})
+    assert not Execution.objects.exists()
     assert not Job.objects.exists()
     assert not AuditEvent.objects.exists()
 

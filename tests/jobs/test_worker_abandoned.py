@@ -4,6 +4,7 @@ slow-loris webhooks for a minute keeps its threads and sockets bounded."""
 
 import logging
 import os
+import re
 import threading
 import time
 from datetime import timedelta
@@ -17,6 +18,7 @@ from jobs import registry, services
 from jobs.models import Execution
 from jobs.states import ExecutionState
 from jobs.worker import WorkerProcess
+from ops import metrics
 from tests.conftest import wait_for
 from tests.handlers.slowloris import SlowServer
 
@@ -81,6 +83,13 @@ def test_a_worker_at_the_cap_claims_nothing_and_says_so_once(start_worker):
     assert threads_of(worker.pid) == idle_threads + 2
     assert worker.output().count(STOPPED) == 1
     assert "WORKER_MAX_ABANDONED_THREADS=2" in worker.output()
+    # /metrics shows the count, from the worker's next heartbeat on.
+    gauge = re.compile(rb'^scheduler_worker_abandoned_threads\{worker="[^"]+"\} (\S+)$', re.M)
+    wait_for(
+        lambda: [float(v) for v in gauge.findall(metrics.render()[0])] == [2.0],
+        timeout=15,
+        message=f"the gauge at 2: {gauge.findall(metrics.render()[0])}",
+    )
 
 
 @pytest.fixture

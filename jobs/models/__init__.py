@@ -1,4 +1,5 @@
-"""Jobs (definitions), executions (the attempts workers claim) and workers."""
+"""Jobs (definitions), executions (the attempts workers claim), workers and the audit trail;
+queues and their limits in jobs.models.queues."""
 
 import uuid
 from datetime import timedelta
@@ -9,8 +10,8 @@ from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Now
 from django.utils.timezone import now as utcnow
 
-from . import conf
-from .states import ErrorCode, ExecutionState, JobState, MisfirePolicy, ScheduleType
+from .. import conf
+from ..states import ErrorCode, ExecutionState, JobState, MisfirePolicy, ScheduleType
 
 DEFAULT_QUEUE = "default"
 # The fields a job's schedule is made of (jobs.schedules.Schedule reads these).
@@ -67,6 +68,9 @@ class Job(models.Model):
     )
     # NULL, not "", for "no key": the partial unique constraint ignores NULLs.
     unique_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    # At most concurrency_limit runs at once across the fleet among jobs sharing the key.
+    concurrency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    concurrency_limit = models.PositiveSmallIntegerField(null=True, blank=True)
 
     # Notifications: which events (success, failure, dead, recovered) go where.
     notify_on = models.JSONField(default=list, blank=True)
@@ -113,6 +117,11 @@ class Job(models.Model):
                 condition=~Q(schedule_type=ScheduleType.CRON) | ~Q(cron=""),
             ),
             models.CheckConstraint(name="job_state_valid", condition=Q(state__in=JobState.values)),
+            models.CheckConstraint(
+                name="job_concurrency_key_has_limit",
+                condition=Q(concurrency_key__isnull=True)
+                | Q(concurrency_limit__isnull=False, concurrency_limit__gte=1),
+            ),
             # While a job is not finished, its unique key admits no second job.
             models.UniqueConstraint(
                 fields=["unique_key"],
@@ -164,6 +173,8 @@ class Execution(models.Model):
     # Copied from the job so the claim reads one table through one index.
     queue = models.CharField(max_length=100, default=DEFAULT_QUEUE)
     priority = models.SmallIntegerField(default=0)
+    concurrency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    concurrency_limit = models.PositiveSmallIntegerField(null=True, blank=True)
     run_after = models.DateTimeField(default=utcnow)
 
     worker = models.ForeignKey(
@@ -190,20 +201,43 @@ class Execution(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            # The claim: queued rows of a queue, highest priority then oldest first.
+            # The claim: queued rows of a queue without a concurrency key, highest priority
+            # then oldest first. Keyed rows are not in it: those behind a full key cost the
+            # claim of the others nothing.
             models.Index(
                 "queue",
                 models.F("priority").desc(),
                 "run_after",
                 "id",
                 name="execution_claim_idx",
-                condition=Q(state=ExecutionState.QUEUED),
+                condition=Q(state=ExecutionState.QUEUED, concurrency_key__isnull=True),
+            ),
+            # The claim of keyed rows: each key's own, in claim order, reached key by key.
+            models.Index(
+                "queue",
+                "concurrency_key",
+                models.F("priority").desc(),
+                "run_after",
+                "id",
+                name="execution_claim_keyed_idx",
+                condition=Q(state=ExecutionState.QUEUED, concurrency_key__isnull=False),
             ),
             # Rescue: what each worker holds.
             models.Index(
                 fields=["worker"],
                 name="execution_running_idx",
                 condition=Q(state=ExecutionState.RUNNING),
+            ),
+            # Limits: what runs now in each queue, and under each key.
+            models.Index(
+                fields=["queue", "concurrency_key"],
+                name="execution_running_queue_idx",
+                condition=Q(state=ExecutionState.RUNNING),
+            ),
+            models.Index(
+                fields=["concurrency_key"],
+                name="execution_running_key_idx",
+                condition=Q(state=ExecutionState.RUNNING, concurrency_key__isnull=False),
             ),
             models.Index(fields=["state", "-finished_at"], name="execution_state_finished_idx"),
             models.Index(fields=["-created_at"], name="execution_created_idx"),
@@ -269,6 +303,8 @@ class Worker(models.Model):
     started_at = models.DateTimeField(default=utcnow)
     heartbeat_at = models.DateTimeField(default=utcnow)
     stopped_at = models.DateTimeField(null=True, blank=True)
+    # Handler threads whose run timed out and that still run, as of the last heartbeat.
+    abandoned_threads = models.PositiveIntegerField(default=0, db_default=0)
 
     objects = WorkerQuerySet.as_manager()
 
@@ -341,3 +377,20 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Audit events are append-only.")
+
+
+from .queues import Queue, QueueState  # noqa: E402 - the app's other models
+
+__all__ = [
+    "AUDIT_EVENT_FIELDS",
+    "DEFAULT_QUEUE",
+    "INT_MAX",
+    "SCHEDULE_FIELDS",
+    "SMALLINT_MAX",
+    "AuditEvent",
+    "Execution",
+    "Job",
+    "Queue",
+    "QueueState",
+    "Worker",
+]
