@@ -103,6 +103,13 @@ def may(user, action: str, obj) -> bool:
     return True
 
 
+def may_view_history(user, job: Job) -> bool:
+    """Whether `user` may see `job`'s executions (its owner, or staff who see everyone's)."""
+    return (job.owner_id is not None and job.owner_id == user.pk) or reaches_all(
+        user, VIEW, Execution
+    )
+
+
 def refusal(user, action: str, obj) -> str | None:
     """Return why `user` may not `action` the visible `obj` through the API; None if they may."""
     if action != VIEW and isinstance(obj, Job) and not changed_through_api(obj):

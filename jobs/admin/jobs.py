@@ -2,7 +2,9 @@
 
 Every change goes through the service layer: the form validates with `job_validate` (the
 API's judge), saving calls `job_create` / `job_update`, deleting `job_delete`, and each
-action one service per job (see common.apply_each).
+action one service per job (see common.apply_each). Who may see, change and delete which
+job is jobs.policy's call, as in the API; only superusers choose a new job's owner (or
+none, for a job of the scheduler's own): anyone else's new job is theirs.
 """
 
 from django.contrib import admin, messages
@@ -13,15 +15,16 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from jobs import audit, schedules, services
+from jobs import audit, policy, schedules, services
 from jobs.describe import describe_schedule
 from jobs.exceptions import SchedulerError
 from jobs.models import SCHEDULE_FIELDS, Execution, Job
 from jobs.registry import all_handlers
-from jobs.states import job_allows
+from jobs.states import ScheduleType, job_allows
 from web.display import badge, duration_text
 
-from .common import ObjectActionsMixin, apply_each
+from .backfill import backfill
+from .common import ObjectActionsMixin, PolicyPermissionsMixin, apply_each
 from .forms import JobForm
 
 RECENT_EXECUTIONS = 10  # attempts shown on a job's page; the rest are one link away
@@ -44,7 +47,13 @@ class HandlerFilter(admin.SimpleListFilter):
 
 
 # Each admin action, and the service rule (jobs.states.JOB_ACTIONS) that allows it.
-ACTION_RULES = {"pause": "pause", "resume": "resume", "run_now": "trigger", "cancel": "cancel"}
+ACTION_RULES = {
+    "pause": "pause",
+    "resume": "resume",
+    "run_now": "trigger",
+    "cancel": "cancel",
+    "backfill": "backfill",
+}
 
 FIELDSETS = (
     (None, {"fields": ("name", "owner", "handler", "payload")}),
@@ -98,14 +107,14 @@ STATE_FIELDSET = (
 
 
 @admin.register(Job)
-class JobAdmin(ObjectActionsMixin, admin.ModelAdmin):
+class JobAdmin(PolicyPermissionsMixin, ObjectActionsMixin, admin.ModelAdmin):
     class Media:
         css = {"all": ("jobs/admin.css",)}
 
     form = JobForm
     change_form_template = "admin/jobs/change_form.html"
-    actions = ["pause", "resume", "run_now", "cancel"]
-    object_actions = ("run_now", "pause", "resume", "cancel")
+    actions = ["pause", "resume", "run_now", "cancel", backfill]
+    object_actions = ("run_now", "pause", "resume", "cancel", "backfill")
     confirm_object_actions = ("cancel",)
     list_display = (
         "name",
@@ -136,10 +145,17 @@ class JobAdmin(ObjectActionsMixin, admin.ModelAdmin):
         return super().has_change_permission(request, obj)
 
     def get_fieldsets(self, request, obj=None):
-        if obj is None:
+        if obj is None and policy.may_choose_owner(request.user):
             return FIELDSETS
+        if obj is None:
+            mine = (None, {"fields": ("name", "handler", "payload")})  # the owner is them
+            return (mine, *FIELDSETS[1:])
         first = (None, {"fields": ("name", "handler", "payload")})
-        return (first, *FIELDSETS[1:], STATE_FIELDSET)
+        state = STATE_FIELDSET
+        if not policy.may_view_history(request.user, obj):
+            shown = tuple(name for name in state[1]["fields"] if name != "recent_executions")
+            state = (state[0], {**state[1], "fields": shown})
+        return (first, *FIELDSETS[1:], state)
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
@@ -155,6 +171,8 @@ class JobAdmin(ObjectActionsMixin, admin.ModelAdmin):
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def object_action_allowed(self, obj, name: str) -> bool:
+        if name == "backfill" and obj.schedule_type == ScheduleType.ONCE:
+            return False  # a one-time job has no past occurrences
         return job_allows(obj.state, ACTION_RULES[name])
 
     # --- Actions: one service call per job --------------------------------------------
@@ -193,10 +211,8 @@ class JobAdmin(ObjectActionsMixin, admin.ModelAdmin):
     def get_queryset(self, request):
         # The newest attempt's state, read through the (job, scheduled_for, attempt) key.
         newest = Execution.objects.filter(job=OuterRef("pk")).order_by("-scheduled_for", "-attempt")
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(last_outcome_state=Subquery(newest.values("state")[:1]))
+        return policy.jobs_for(request.user, jobs=super().get_queryset(request)).annotate(
+            last_outcome_state=Subquery(newest.values("state")[:1])
         )
 
     def get_search_results(self, request, queryset, search_term):
@@ -277,9 +293,12 @@ class JobAdmin(ObjectActionsMixin, admin.ModelAdmin):
                 if change:
                     services.job_update(job=obj, **form.job_fields)
                 else:
-                    created = services.job_create(
-                        owner=form.cleaned_data.get("owner"), **form.job_fields
+                    owner = (
+                        form.cleaned_data.get("owner")
+                        if policy.may_choose_owner(request.user)
+                        else request.user
                     )
+                    created = services.job_create(owner=owner, **form.job_fields)
                     _adopt(obj, created)
         except SchedulerError as exc:
             # Validated a moment ago, refused now: another change came first.
@@ -317,7 +336,8 @@ class JobAdmin(ObjectActionsMixin, admin.ModelAdmin):
         runs = Execution.objects.filter(job__in=jobs).count()
         names = [format_html('<a href="{}">{}</a>', change_url(job), job) for job in jobs]
         deleted = [*names, f"{runs} execution(s): their whole attempt history"]
-        perms_needed = set() if self.has_delete_permission(request) else {"job"}
+        permitted = all(self.has_delete_permission(request, job) for job in jobs)
+        perms_needed = set() if permitted else {"job"}
         counts = {"jobs": len(jobs), "executions": runs}
         return deleted, counts, perms_needed, []
 
