@@ -44,7 +44,7 @@ ACTIONS = (
     "token_created",
     "token_revoked",
 )
-OBJECT_TYPES = ("job", "execution", "token")
+OBJECT_TYPES = ("job", "execution", "token", "queue")
 
 
 def _jsonable(value):

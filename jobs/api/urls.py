@@ -1,16 +1,18 @@
-"""Routes of /api/v1/ (jobs, executions, handlers, workers, stats, audit, schedule preview);
+"""Routes of /api/v1/ (jobs, executions, handlers, workers, queues, stats, audit, schedule
+preview);
 auth: accounts.urls."""
 
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import audit, views
+from . import audit, queues, views
 
 router = SimpleRouter(trailing_slash=False)
 router.register("jobs", views.JobViewSet, basename="jobs")
 router.register("executions", views.ExecutionViewSet, basename="executions")
 router.register("handlers", views.HandlerViewSet, basename="handlers")
 router.register("workers", views.WorkerViewSet, basename="workers")
+router.register("queues", queues.QueueViewSet, basename="queues")
 router.register("audit", audit.AuditEventViewSet, basename="audit")
 
 app_name = "api"

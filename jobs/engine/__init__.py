@@ -16,8 +16,10 @@ from .lease import (
 )
 from .materialise import job_queue_due, jobs_materialise, next_job_due, occurrences_due
 from .outcomes import (
+    Claim,
     Outcome,
     backoff_seconds,
+    claim_due,
     execution_fail,
     executions_claim,
     log_fields,
@@ -27,10 +29,12 @@ from .outcomes import (
 from .rows import ExecutionRow, JobRow
 
 __all__ = [
+    "Claim",
     "ExecutionRow",
     "JobRow",
     "Outcome",
     "backoff_seconds",
+    "claim_due",
     "connect",
     "execution_fail",
     "executions_claim",

@@ -45,22 +45,37 @@ def backoff_seconds(*, base: int, attempt: int, cap: int | None = None) -> float
     return min(cap, nominal * (1 + random.random() / 4))
 
 
+@dataclass(frozen=True)
+class Claim:
+    """What a claim took, and when a rate-limited queue of the worker's may start next."""
+
+    executions: list[ExecutionRow]
+    next_start_at: datetime | None
+
+
 def executions_claim(conn, *, worker_id: int, queues: list[str], limit: int) -> list:
     """Mark up to `limit` due executions of `queues` running for the worker and return them
     (ExecutionRow, with their jobs), highest priority then oldest first, within the queues'
-    and keys' limits.
+    and keys' limits."""
+    return claim_due(conn, worker_id=worker_id, queues=queues, limit=limit).executions
 
-    Two statements in one transaction (claim_guard takes the locks, claim counts and takes
-    under them), sent together: one round trip to the server and back.
+
+def claim_due(conn, *, worker_id: int, queues: list[str], limit: int) -> Claim:
+    """Claim as executions_claim does, and say when a rate-limited queue may start next.
+
+    Three statements in one transaction (claim_guard takes the locks, claim counts and
+    takes under them, claim_wait reads the rate's next start), sent together: one round
+    trip to the server and back.
     """
     if limit <= 0 or not queues:
-        return []
+        return Claim([], None)
     now = timezone.now()
-    with conn.cursor(row_factory=execution_rows) as cursor:
+    with conn.cursor(row_factory=execution_rows) as cursor, conn.cursor() as wait:
         with conn.pipeline(), conn.transaction():
             queries.run(cursor, "claim_guard", queues=queues, now=now)
             queries.run(cursor, "claim", worker=worker_id, queues=queues, limit=limit, now=now)
-        return cursor.fetchall()
+            queries.run(wait, "claim_wait", queues=queues, now=now)
+        return Claim(cursor.fetchall(), wait.fetchone()[0])
 
 
 @dataclass

@@ -288,6 +288,19 @@ SELECT claimed.id, claimed.job_id, claimed.state, claimed.scheduled_for, claimed
 FROM claimed JOIN jobs_job AS job ON job.id = claimed.job_id
 ORDER BY claimed.priority DESC, claimed.run_after, claimed.id;
 
+-- claim_wait --
+-- After a claim, in its transaction: the soonest a rate-limited queue of the worker's
+-- with due work may start its next, if that is still to come (the worker sleeps until
+-- then rather than polling). NULL when no such queue waits.
+SELECT min(state.next_start_at) FROM jobs_queue AS queue
+JOIN jobs_queuestate AS state ON state.queue_id = queue.name
+WHERE queue.name = ANY({queues}::text[]) AND queue.rate_limit IS NOT NULL AND NOT queue.paused
+    AND state.next_start_at > clock_timestamp()
+    AND EXISTS (
+        SELECT 1 FROM jobs_execution
+        WHERE state = 'queued' AND queue = queue.name AND run_after <= %(now)s
+    );
+
 -- record_successes --
 -- Mark the executions %(ids)s that %(worker)s still holds succeeded with their %(results)s,
 -- and complete the one-time jobs among %(completing)s (from active or paused) whose own run

@@ -13,7 +13,7 @@ from jobs.registry import get_handler
 
 from .. import conf, schedules
 from ..exceptions import HandlerNotFound, ValidationError
-from ..models import SCHEDULE_FIELDS, Job
+from ..models import SCHEDULE_FIELDS, SMALLINT_MAX, Job
 from ..states import NOTIFY_EVENTS, MisfirePolicy
 
 NOTIFY_FIELDS = (
@@ -34,9 +34,12 @@ EDITABLE_FIELDS = (
     "retry_backoff_seconds",
     "timeout_seconds",
     "misfire_policy",
+    "concurrency_key",
+    "concurrency_limit",
     *NOTIFY_FIELDS,
 )
 MAX_RETRIES_LIMIT = 100
+MAX_CONCURRENCY_KEY_LENGTH = 200
 MAX_NOTIFY_EMAILS = 20
 MAX_BACKOFF_BASE_SECONDS = 7 * 24 * 3600
 
@@ -100,10 +103,34 @@ def job_validate(fields: dict) -> dict:
     if not (fields.get("queue") or "default").strip():
         errors.setdefault("queue", []).append("The queue name cannot be blank.")
 
+    _validate_concurrency(fields, errors)
     _validate_notifications(fields, errors)
     if errors:
         raise ValidationError(errors)
     return fields
+
+
+def _validate_concurrency(fields: dict, errors: dict) -> None:
+    """A concurrency key comes with its limit; no key means no limit ("" is no key)."""
+    key = (fields.get("concurrency_key") or "").strip() or None
+    limit = fields.get("concurrency_limit")
+    fields["concurrency_key"] = key
+    if key is None:
+        if limit is not None:
+            errors.setdefault("concurrency_limit", []).append(
+                "A concurrency limit needs a concurrency_key: the jobs it counts together."
+            )
+        return
+    if len(key) > MAX_CONCURRENCY_KEY_LENGTH:
+        errors.setdefault("concurrency_key", []).append(
+            f"At most {MAX_CONCURRENCY_KEY_LENGTH} characters."
+        )
+    if limit is None:
+        errors.setdefault("concurrency_limit", []).append(
+            "A concurrency_key needs its concurrency_limit: how many may run at once."
+        )
+    elif not 1 <= limit <= SMALLINT_MAX:
+        errors.setdefault("concurrency_limit", []).append(f"From 1 to {SMALLINT_MAX}.")
 
 
 def _validate_notifications(fields: dict, errors: dict) -> None:

@@ -56,6 +56,7 @@ class WorkerProcess:
         self.check_cancels = threading.Event()
         self.refresh_due = threading.Event()  # a job may have been added: re-read next_due
         self.next_due = None  # when the next active job falls due, as last read
+        self.next_start = None  # when a rate-limited queue of ours may start its next
         self.last_maintenance = 0.0
         self.signals_seen = 0
         self.claims_held = False  # stopped claiming at WORKER_MAX_ABANDONED_THREADS
@@ -152,7 +153,10 @@ class WorkerProcess:
     def _loop(self) -> None:
         while not self.stopping.is_set():
             busy = self._retry(self._tick)
-            if self.burst and not busy and not self.running and not self.pending:
+            # A burst worker leaves when nothing is due, not while a rate limit spaces
+            # out what is.
+            drained = not (busy or self.running or self.pending or self.next_start)
+            if self.burst and drained:
                 logger.info(
                     "Worker drained the due work (burst) name=%s", self.name, extra=self.log_extra
                 )
@@ -212,8 +216,9 @@ class WorkerProcess:
         # Heartbeats come from this loop: sleeping past one would let the lease lapse while a
         # long job runs, and a peer would rescue and re-run it.
         timeout = min(self.poll_interval, max(0.0, self.lease.seconds_left()))
-        if self.next_due is not None:
-            timeout = min(timeout, max(0.0, (self.next_due - timezone.now()).total_seconds()))
+        for soon in (self.next_due, self.next_start):
+            if soon is not None:
+                timeout = min(timeout, max(0.0, (soon - timezone.now()).total_seconds()))
         soonest = self.slots.soonest_deadline()
         if soonest is not None:
             timeout = min(timeout, max(0.0, soonest - time.monotonic()))
@@ -227,9 +232,11 @@ class WorkerProcess:
         free = self.slots.free
         if free <= 0 or self.stopping.is_set() or self._held_by_abandoned():
             return 0, False
-        claimed = engine.executions_claim(
+        claim = engine.claim_due(
             self.db(), worker_id=self.worker_id, queues=self.queues, limit=free
         )
+        self.next_start = claim.next_start_at
+        claimed = claim.executions
         for execution in claimed:
             job = execution.job
             if logger.isEnabledFor(logging.INFO):
