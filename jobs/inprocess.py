@@ -12,6 +12,9 @@ only if that transaction commits, and workers are woken (NOTIFY) at the commit. 
 `unique_key`, enqueueing is idempotent while a job with that key is active or paused: the
 existing job is returned instead of a second one, even when two transactions race (the
 partial unique constraint decides, and the loser's insert is rolled back to a savepoint).
+With `debounce_seconds` as well, a burst of the same request runs once, after it settles:
+each enqueue replaces the pending job's payload and pushes its run back to that many
+seconds from now, until its run has started.
 """
 
 from datetime import datetime, timedelta
@@ -21,8 +24,8 @@ from django.utils import timezone
 
 from .exceptions import ValidationError
 from .models import DEFAULT_QUEUE, Job
-from .services import job_create
-from .states import JobState, MisfirePolicy, ScheduleType
+from .services import job_create, job_update
+from .states import ExecutionState, JobState, MisfirePolicy, ScheduleType
 
 UNIQUE_KEY_CONSTRAINT = "job_unique_key_while_pending"
 
@@ -36,17 +39,28 @@ def enqueue(
     priority: int = 0,
     owner=None,
     unique_key: str | None = None,
+    debounce_seconds: float | None = None,
     name: str | None = None,
     max_retries: int | None = None,
     retry_backoff_seconds: int | None = None,
     timeout_seconds: int | None = None,
+    concurrency_key: str | None = None,
+    concurrency_limit: int | None = None,
 ) -> Job:
     """Create a one-time job of `handler` that runs at `run_at` (now if None); return it.
 
-    `run_at` may be a datetime or a delay from now. Raises jobs.exceptions.ValidationError
-    for an unknown handler or a payload its schema refuses.
+    `run_at` may be a datetime or a delay from now. With `concurrency_key`, at most
+    `concurrency_limit` jobs of that key run at once across the fleet. With `unique_key`
+    and `debounce_seconds`, see the module's docstring. Raises
+    jobs.exceptions.ValidationError for an unknown handler or a payload its schema refuses.
     """
     now = timezone.now()
+    if debounce_seconds is not None:
+        if unique_key is None or run_at is not None or debounce_seconds < 0:
+            raise ValidationError(
+                {"debounce_seconds": ["Needs a unique_key, no run_at, and 0 seconds or more."]}
+            )
+        run_at = timedelta(seconds=debounce_seconds)
     if run_at is None:
         run_at = now
     elif isinstance(run_at, timedelta):
@@ -60,9 +74,33 @@ def enqueue(
         "queue": queue,
         "priority": priority,
         "timeout_seconds": timeout_seconds,
+        "concurrency_key": concurrency_key,
+        "concurrency_limit": concurrency_limit,
         **_given(max_retries=max_retries, retry_backoff_seconds=retry_backoff_seconds),
     }
+    if debounce_seconds is not None:
+        debounced = _debounce(unique_key, fields)
+        if debounced is not None:
+            return debounced
     return _create(owner=owner, unique_key=unique_key, fields=fields)
+
+
+def _debounce(unique_key: str, fields: dict) -> Job | None:
+    """Give the pending job of `unique_key` the new payload and run time, if its run has
+    not started; return it (None when there is no such job to push back)."""
+    with transaction.atomic():
+        job = (
+            Job.objects.select_for_update()
+            .filter(unique_key=unique_key, state__in=[JobState.ACTIVE, JobState.PAUSED])
+            .first()
+        )
+        if job is None:
+            return None
+        if job.executions.exclude(
+            state__in=[ExecutionState.QUEUED, ExecutionState.CANCELLED]
+        ).exists():
+            return job  # it has started: this request joins the run under way
+        return job_update(job=job, payload=fields["payload"], run_at=fields["run_at"])
 
 
 def schedule(

@@ -128,6 +128,7 @@ class JobSummarySerializer(serializers.ModelSerializer):
             "retry_backoff_seconds": {"min_value": 0, "max_value": INT_MAX},
             "timeout_seconds": {"min_value": 0, "max_value": INT_MAX},
             "notify_digest_minutes": {"min_value": 0, "max_value": INT_MAX},
+            "concurrency_limit": {"min_value": 0, "max_value": SMALLINT_MAX},
             "notify_webhook_secret": {"write_only": True},
         }
 

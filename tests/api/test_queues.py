@@ -3,8 +3,9 @@
 from datetime import UTC, datetime
 
 import pytest
+from django.utils import timezone
 
-from jobs.models import AuditEvent, Queue
+from jobs.models import AuditEvent, Job, Queue
 
 pytestmark = pytest.mark.django_db
 
@@ -112,3 +113,24 @@ def test_changes_need_the_change_permission(alice, root, make_staff_client, make
         )
         assert client.get("/api/v1/queues/mail").status_code == 200
     assert root.post("/api/v1/queues/mail/pause").status_code == 200  # a superuser
+
+
+def test_the_api_takes_and_shows_the_key(alice):
+    body = {
+        "name": "per customer",
+        "handler": "noop",
+        "schedule_type": "once",
+        "run_at": timezone.now().isoformat(),
+        "concurrency_key": "customer:42",
+        "concurrency_limit": 1,
+    }
+    created = alice.post("/api/v1/jobs", body, format="json")
+    assert created.status_code == 201, created.content
+    assert (created.json()["concurrency_key"], created.json()["concurrency_limit"]) == (
+        "customer:42",
+        1,
+    )
+    refused = alice.post("/api/v1/jobs", {**body, "concurrency_limit": None}, format="json")
+    assert refused.status_code == 400
+    assert "concurrency_limit" in refused.json()["errors"]
+    assert Job.objects.count() == 1
