@@ -6,6 +6,7 @@
     jobsctl executions [--job JOB] [--state S] [--queue Q] [--limit N]
     jobsctl retry EXECUTION     jobsctl stats [--window SECONDS]
     jobsctl workers [--all] [--host HOST] [--check]
+    jobsctl queues              jobsctl pause-queue QUEUE    jobsctl resume-queue QUEUE
 
 JOB is a job id or any unique prefix of it (tables show the first 8 characters), with or
 without its hyphens. Every subcommand takes --json for scripts. Changes go through
@@ -27,6 +28,7 @@ from django.db import DatabaseError
 from jobs import audit, services
 from jobs.exceptions import SchedulerError
 from jobs.management import cli
+from jobs.management.queues_cli import QueueCommands
 from jobs.models import Execution, Job
 from jobs.selectors.activity import OUTCOMES
 from jobs.selectors.snapshot import snapshot
@@ -93,10 +95,11 @@ def timestamp(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-class Command(BaseCommand):
+class Command(QueueCommands, BaseCommand):
     help = (
         "List, inspect and steer jobs and executions: list, show, pause, resume, trigger, "
-        "backfill, executions, retry, stats, workers. Add --json for machine-readable output."
+        "backfill, executions, retry, stats, workers, queues, pause-queue, resume-queue. "
+        "Add --json for machine-readable output."
     )
 
     def add_arguments(self, parser):
@@ -162,6 +165,7 @@ class Command(BaseCommand):
         workers.add_argument(
             "--check", action="store_true", help="Exit 1 unless a live worker is listed."
         )
+        self.add_queue_arguments(sub, common)
         for subparser in sub.choices.values():
             one_line_errors(subparser)
 
@@ -169,7 +173,7 @@ class Command(BaseCommand):
         self.as_json = options.pop("json", False)
         try:
             with audit.acting_as(operator()):
-                getattr(self, f"do_{action}")(**options)
+                getattr(self, f"do_{action.replace('-', '_')}")(**options)
         except SchedulerError as exc:
             raise CommandError(cli.printable(str(exc))) from None
         except DatabaseError as exc:
