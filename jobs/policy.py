@@ -19,7 +19,7 @@ sees another person who acted on them as "staff" (`sees_actors`, accounts.actors
 
 from django.db.models import QuerySet
 
-from .models import AuditEvent, Execution, Job, Worker
+from .models import AuditEvent, Execution, Job, Queue, Worker
 
 VIEW, CHANGE, DELETE = "view", "change", "delete"
 ACTIONS = (VIEW, CHANGE, DELETE)
@@ -88,11 +88,14 @@ def owner_of(obj):
 
 
 def may(user, action: str, obj) -> bool:
-    """Whether `user` may `action` ("view", "change", "delete") `obj`, a job or an execution."""
+    """Whether `user` may `action` ("view", "change", "delete") `obj`: a job, an execution
+    or a queue."""
     if action not in ACTIONS:
         raise ValueError(f"Unknown action {action!r}; one of {', '.join(ACTIONS)}.")
     if not user.is_authenticated:
         return False
+    if isinstance(obj, Queue):
+        return reaches_all(user, action, Queue)  # fleet-wide: nobody owns a queue
     owner = owner_of(obj)
     if owner is not None and owner == user.pk:
         return True
