@@ -3,7 +3,8 @@
 The backend comes from `EMAIL_URL` (SMTP in production, the console in `make run`, locmem in
 tests). The sender is always `DEFAULT_FROM_EMAIL`: a payload cannot speak for another
 address. The recipients (to + cc + bcc) are bounded by `EMAIL_MAX_RECIPIENTS`, checked when
-the job is created and again when it runs.
+the job is created and again when it runs; the emails an ordinary user's jobs send in a day
+by QUOTA_EMAILS_PER_DAY (jobs.quotas), counted from the `recipients` each result records.
 """
 
 from email.utils import make_msgid
@@ -14,7 +15,7 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.validators import validate_email
 from django.utils.html import strip_tags
 
-from jobs import conf
+from jobs import conf, quotas
 from jobs.exceptions import SchedulerError
 
 from .registry import register
@@ -79,6 +80,7 @@ def check(payload: dict) -> list[str]:
 
 def send_email(
     *,
+    owner_id: int | None,
     to: list[str],
     subject: str,
     body: str = "",
@@ -88,11 +90,14 @@ def send_email(
     reply_to: list[str] | None = None,
     attachments: list[tuple[str, str, str]] | None = None,
 ) -> dict:
-    """Send one message (plain text, with an HTML alternative if given); return what was sent."""
+    """Send one message on behalf of `owner_id`'s job (plain text, with an HTML alternative
+    if given); return what was sent. The owner's QUOTA_EMAILS_PER_DAY is checked first."""
     cc, bcc, reply_to = cc or [], bcc or [], reply_to or []
     problems = recipients_problems(to, cc, bcc)
     if problems:
         raise EmailError(problems[0])
+    # Counted as the result records them (one per address), before anything is sent.
+    quotas.refuse_sending(owner_id, recipients=len([*to, *cc, *bcc]))
     message_id = make_msgid(domain=_domain())
     message = EmailMultiAlternatives(
         subject=subject,
@@ -127,6 +132,7 @@ def send_email(
 )
 def email(payload, ctx):
     result = send_email(
+        owner_id=ctx.job.owner_id if ctx.job else None,
         to=payload["to"],
         cc=payload.get("cc"),
         bcc=payload.get("bcc"),

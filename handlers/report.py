@@ -113,6 +113,7 @@ def report(payload, ctx):
     result = {**summary, "csv": tables}
     if recipients:
         sent = email_handler.send_email(
+            owner_id=owner.pk if owner else None,
             to=recipients,
             subject=(
                 f"Scheduler report {since.astimezone(UTC):%Y-%m-%d %H:%M} "

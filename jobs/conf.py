@@ -50,6 +50,21 @@ DEFAULTS = {
     "NOTIFICATION_QUEUE": "",
     # Occurrences one backfill may queue; a range holding more is refused.
     "BACKFILL_MAX_OCCURRENCES": 1000,
+    # --- Quotas (non-staff users) ---
+    # Limits on the jobs of ordinary users (jobs.quotas); jobs of staff users and jobs
+    # without an owner are exempt. A limit of 0 (an empty QUOTA_QUEUES) is no limit.
+    # Jobs a user may have that are not finished (active or paused).
+    "QUOTA_MAX_ACTIVE_JOBS": 100,
+    # Seconds at least between two runs: interval_seconds, and the closest runs of a cron.
+    "QUOTA_MIN_INTERVAL_SECONDS": 60,
+    # The highest priority a user's job may have (32767 is no limit).
+    "QUOTA_MAX_PRIORITY": 10,
+    # Seconds a run may take: timeout_seconds, or JOB_DEFAULT_TIMEOUT_SECONDS without it.
+    "QUOTA_MAX_TIMEOUT_SECONDS": 3600,
+    # Queues a user's jobs may run in.
+    "QUOTA_QUEUES": ["default"],
+    # Emails (one per recipient) a user's email and report jobs may send in 24 hours.
+    "QUOTA_EMAILS_PER_DAY": 200,
     # --- Handlers ---
     # Extra modules imported at start-up so their @register'ed handlers exist.
     "SCHEDULER_HANDLER_MODULES": [],

@@ -1,5 +1,8 @@
 """The scheduler's errors. Each class's docstring is its message."""
 
+# Where errors about no one field go (DRF's name, which the API's error shape keeps).
+NON_FIELD = "non_field_errors"
+
 
 class SchedulerError(Exception):
     """The scheduler refused the request."""
@@ -16,6 +19,38 @@ class ValidationError(SchedulerError):
         self.errors = errors
         summary = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in errors.items())
         super().__init__(summary)
+
+
+class CodedMessage(str):
+    """A message with a machine-readable code beside it, as DRF's ErrorDetail carries one: a
+    transport tells a refusal from a mistake by the code, never by the text."""
+
+    def __new__(cls, text: str, code: str):
+        message = super().__new__(cls, text)
+        message.code = code
+        return message
+
+
+class QuotaExceeded(ValidationError):
+    """The request passes a limit of the owner's account."""
+
+    # Its messages carry one of these codes; the API answers a field's limit with 403 and a
+    # count used up with 429 (web.errors.REFUSALS), the admin and jobsctl show the message.
+    FIELD_LIMIT = "quota_exceeded"
+    COUNT_LIMIT = "quota_reached"
+
+    def __init__(self, errors: dict[str, list[str]], *, code: str, limit: str):
+        self.code, self.limit = code, limit
+        self.errors = {
+            field: [CodedMessage(message, code) for message in messages]
+            for field, messages in errors.items()
+        }
+        # One line for the admin's message and jobsctl: a count is about no field.
+        summary = "; ".join(
+            " ".join(messages) if field == NON_FIELD else f"{field}: {' '.join(messages)}"
+            for field, messages in errors.items()
+        )
+        SchedulerError.__init__(self, summary, limit=limit)
 
 
 class InvalidTransition(SchedulerError):

@@ -24,6 +24,13 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 NON_FIELD = "non_field_errors"
 API_PREFIX = "/api/"
+# A ValidationError whose every message carries one of these codes is not bad input but a
+# request refused by a limit of the account (jobs.exceptions.QuotaExceeded): 403 for what
+# the fields ask, 429 for a count used up (asking again later can succeed).
+REFUSALS = {
+    "quota_exceeded": status.HTTP_403_FORBIDDEN,
+    "quota_reached": status.HTTP_429_TOO_MANY_REQUESTS,
+}
 
 logger = logging.getLogger("django.request")
 
@@ -57,7 +64,12 @@ def exception_handler(exc, context):
     response = drf_exception_handler(exc, context)  # sets WWW-Authenticate, Retry-After
     if isinstance(exc, exceptions.ValidationError):
         errors = flatten_errors(exc.detail)
-        response.data = error_body(response.status_code, "invalid", summarise(errors), errors)
+        code = _refusal_code(exc)
+        if code:
+            response.status_code = REFUSALS[code]
+        response.data = error_body(
+            response.status_code, code or "invalid", summarise(errors), errors
+        )
     else:
         code = exc.get_codes()
         response.data = error_body(
@@ -66,6 +78,12 @@ def exception_handler(exc, context):
             str(exc.detail),
         )
     return response
+
+
+def _refusal_code(exc: exceptions.ValidationError) -> str | None:
+    """Return the code of REFUSALS that every message of `exc` carries, or None."""
+    codes = {code for found in flatten_errors(exc.get_codes()).values() for code in found}
+    return codes.pop() if len(codes) == 1 and codes <= REFUSALS.keys() else None
 
 
 def _as_api_exception(exc) -> exceptions.APIException | None:

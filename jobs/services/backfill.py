@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from .. import audit, conf, schedules
+from .. import audit, conf, quotas, schedules
 from ..engine import wakeup
 from ..exceptions import ValidationError
 from ..models import Execution, Job
@@ -110,6 +110,7 @@ def job_backfill(*, job: Job, start: datetime, end: datetime) -> Backfill:
         # The job's row lock keeps a materialising worker and a second backfill of the
         # same job out until commit: the occurrences missing here are missing at the insert.
         lock_job(job, "backfill")
+        quotas.check_emails(job.owner_id, handler=job.handler, payloads=[job.payload])
         try:
             times = occurrences_between(job, start, end, limit=limit)
         except TooManyOccurrences as error:

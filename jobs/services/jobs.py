@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.db.models import Case, F, Q, TextField, Value, When
 from django.utils import timezone
 
-from .. import audit, engine, schedules, signals
+from .. import audit, engine, quotas, schedules, signals
 from ..engine import wakeup
 from ..exceptions import InvalidTransition, ValidationError
 from ..models import SCHEDULE_FIELDS, Execution, Job
@@ -64,6 +64,7 @@ def job_create(*, owner=None, unique_key: str | None = None, **fields) -> Job:
     """Create a job from its definition; it runs at its first occurrence."""
     fields = job_validate({**_defaults(fields), **fields})
     refuse_internal(fields["handler"], owner)
+    quotas.check_definition(owner, fields)
     now = timezone.now()
     job = Job(owner=owner, unique_key=unique_key, state=JobState.ACTIVE, **fields)
     job.next_run_at = _first_run_at(job, now=now)
@@ -72,9 +73,17 @@ def job_create(*, owner=None, unique_key: str | None = None, **fields) -> Job:
     due = job.next_run_at is not None and job.next_run_at <= now
     runs = [(job, when) for when in engine.occurrences_due(job, now=now)] if due else []
     changes = audit.diff({}, audit.snapshot(job, AUDITED_FIELDS))
-    with connection.cursor() as cursor:
-        engine.jobs_insert(cursor, [job], runs, now=now, changes=changes)
+    with transaction.atomic():
+        _check_counts(owner, [fields["payload"]], handler=fields["handler"])
+        with connection.cursor() as cursor:
+            engine.jobs_insert(cursor, [job], runs, now=now, changes=changes)
     return job
+
+
+def _check_counts(owner, payloads: list[dict], *, handler: str) -> None:
+    """Refuse new unfinished jobs past the owner's quotas (inside the writing transaction)."""
+    quotas.check_emails(owner, handler=handler, payloads=payloads)
+    quotas.check_active_jobs(owner, adding=len(payloads))
 
 
 def _defaults(given: dict) -> dict:
@@ -130,6 +139,7 @@ def jobs_create_many(
             errors[f"payloads[{index}]"] = exc.errors.get("payload", [str(exc)])
     if errors:
         raise ValidationError(errors)
+    quotas.check_definition(owner, base)
     jobs, runs = [], []
     for payload in payloads:
         job = Job(owner=owner, state=JobState.ACTIVE, **{**base, "payload": payload})
@@ -138,8 +148,10 @@ def jobs_create_many(
             runs += [(job, when) for when in engine.occurrences_due(job, now=now)]
         jobs.append(job)
     changes = {"handler": [None, handler], "count": [None, len(jobs)]}
-    with connection.cursor() as cursor:
-        engine.jobs_insert(cursor, jobs, runs, now=now, changes=changes)
+    with transaction.atomic():
+        _check_counts(owner, payloads, handler=handler)
+        with connection.cursor() as cursor:
+            engine.jobs_insert(cursor, jobs, runs, now=now, changes=changes)
     return jobs
 
 
@@ -164,6 +176,10 @@ def _job_update(job: Job, changes: dict, *, action: str) -> Job:
             refuse_internal(fields["handler"], job.owner)
         update_fields = [name for name in EDITABLE_FIELDS if fields[name] != current[name]]
         schedule_changed = bool(set(update_fields) & set(SCHEDULE_FIELDS))
+        quotas.check_definition(job.owner_id, fields, changed=update_fields)
+        if schedule_changed and job.state in FINISHED_JOB_STATES:
+            # A finished job made active again counts, and may send again.
+            _check_counts(job.owner_id, [fields["payload"]], handler=fields["handler"])
         for name in update_fields:
             setattr(job, name, fields[name])
         if schedule_changed:
@@ -281,6 +297,8 @@ def job_resume(*, job: Job) -> Job:
         # A one-time job whose run was already queued keeps waiting on it.
         next_run_at = None if pending else _first_run_at(job, now=now)
         _transition_audited(job, JobState.ACTIVE, action="resume", next_run_at=next_run_at)
+        # A paused job counted already as unfinished; running again, it may send mail.
+        quotas.check_emails(job.owner_id, handler=job.handler, payloads=[job.payload])
         _queue_if_due(job, now=now)
         wakeup.schedule_changed(job.queue)
     return job
@@ -319,6 +337,7 @@ def job_trigger(*, job: Job) -> Execution:
         allowed = Job.objects.filter(pk=job.pk, state__in=JOB_ACTIONS["trigger"])
         if not allowed.update(last_run_at=now):
             raise refused(job, "trigger")
+        quotas.check_emails(job.owner_id, handler=job.handler, payloads=[job.payload])
         execution = Execution.objects.create(
             job=job,
             scheduled_for=now,

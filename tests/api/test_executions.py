@@ -39,7 +39,10 @@ def test_state_dead_is_the_dead_letter_list(alice, make_job, make_execution):
     assert ids(alice.get(EXECUTIONS, {"state": "dead"})) == [dead.pk]
 
 
-def test_the_list_filters_by_job_queue_handler_and_worker(alice, make_job, make_execution):
+def test_the_list_filters_by_job_queue_handler_and_worker(
+    alice, make_job, make_execution, settings
+):
+    settings.QUOTA_QUEUES = ["default", "mail"]
     mail = make_job(queue="mail")
     sleeper = make_job(handler="sleep", payload={"seconds": 1})
     worker = Worker.objects.create(name="w1", hostname="h", pid=1)

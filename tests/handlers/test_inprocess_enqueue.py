@@ -35,7 +35,8 @@ def test_enqueue_and_schedule_are_the_inprocess_functions():
 
 
 @pytest.mark.django_db
-def test_enqueue_now_queues_the_first_execution_at_once(user):
+def test_enqueue_now_queues_the_first_execution_at_once(user, settings):
+    settings.QUOTA_QUEUES = ["default", "mail"]  # the user's job runs in a queue of its own
     job = jobs.enqueue("probe", {"mode": "succeed"}, owner=user, priority=5, queue="mail")
 
     assert job.owner == user
