@@ -52,12 +52,13 @@ DEFAULTS = {
     "BACKFILL_MAX_OCCURRENCES": 1000,
     # --- Quotas (non-staff users) ---
     # Limits on the jobs of ordinary users (jobs.quotas); jobs of staff users and jobs
-    # without an owner are exempt. A limit of 0 (an empty QUOTA_QUEUES) is no limit.
+    # without an owner are exempt. 0 lifts a count or a number of seconds below, an empty
+    # QUOTA_QUEUES any queue; QUOTA_MAX_PRIORITY is lifted by 32767 (priority is a smallint).
     # Jobs a user may have that are not finished (active or paused).
     "QUOTA_MAX_ACTIVE_JOBS": 100,
     # Seconds at least between two runs: interval_seconds, and the closest runs of a cron.
     "QUOTA_MIN_INTERVAL_SECONDS": 60,
-    # The highest priority a user's job may have (32767 is no limit).
+    # The highest priority a user's job may have.
     "QUOTA_MAX_PRIORITY": 10,
     # Seconds a run may take: timeout_seconds, or JOB_DEFAULT_TIMEOUT_SECONDS without it.
     "QUOTA_MAX_TIMEOUT_SECONDS": 3600,
