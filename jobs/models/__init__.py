@@ -380,6 +380,7 @@ class AuditEvent(models.Model):
 
 
 from .queues import Queue, QueueState  # noqa: E402 - the app's other models
+from .workflows import Workflow, WorkflowDependency, WorkflowStep  # noqa: E402
 
 __all__ = [
     "AUDIT_EVENT_FIELDS",
@@ -393,4 +394,7 @@ __all__ = [
     "Queue",
     "QueueState",
     "Worker",
+    "Workflow",
+    "WorkflowDependency",
+    "WorkflowStep",
 ]
