@@ -50,6 +50,8 @@ DEFAULTS = {
     "NOTIFICATION_QUEUE": "",
     # Occurrences one backfill may queue; a range holding more is refused.
     "BACKFILL_MAX_OCCURRENCES": 1000,
+    # Steps one workflow may have; a larger one is refused.
+    "WORKFLOW_MAX_STEPS": 1000,
     # --- Quotas (non-staff users) ---
     # Limits on the jobs of ordinary users (jobs.quotas); jobs of staff users and jobs
     # without an owner are exempt. 0 lifts a count or a number of seconds below, an empty

@@ -18,7 +18,7 @@ from django.utils import timezone
 from .. import conf, signals
 from ..models import Execution, Job
 from ..states import ErrorCode, ExecutionState, JobState, job_allows
-from . import notifications, queries
+from . import notifications, queries, workflows
 from .rows import ExecutionRow, execution_rows
 
 logger = logging.getLogger("jobs.engine")
@@ -43,6 +43,12 @@ def backoff_seconds(*, base: int, attempt: int, cap: int | None = None) -> float
     cap = conf.RETRY_BACKOFF_MAX_SECONDS if cap is None else cap
     nominal = min(cap, base * 2 ** (attempt - 1))
     return min(cap, nominal * (1 + random.random() / 4))
+
+
+# How early a worker wakes for a rate-limited queue's next start: the claim waits out the
+# rest under the queue's lock, so starts keep to the rate's schedule (queries.sql:
+# claim_guard).
+RATE_WAIT_MS = 50
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,7 @@ def claim_due(conn, *, worker_id: int, queues: list[str], limit: int) -> Claim:
     now = timezone.now()
     with conn.cursor(row_factory=execution_rows) as cursor, conn.cursor() as wait:
         with conn.pipeline(), conn.transaction():
-            queries.run(cursor, "claim_guard", queues=queues, now=now)
+            queries.run(cursor, "claim_guard", queues=queues, now=now, rate_wait_ms=RATE_WAIT_MS)
             queries.run(cursor, "claim", worker=worker_id, queues=queues, limit=limit, now=now)
             queries.run(wait, "claim_wait", queues=queues, now=now)
         return Claim(cursor.fetchall(), wait.fetchone()[0])
@@ -268,6 +274,7 @@ def execution_fail(
                 and queries.run(cursor, "fail_job", job=job.id, now=now).fetchone()
             ):
                 sends.job_state(job.id, before=job_state, after=JobState.FAILED)
+                workflows.step_died(cursor, job_id=job.id, now=now)
         else:
             delay = backoff_seconds(base=job.retry_backoff_seconds, attempt=execution.attempt)
             run_after = now + timedelta(seconds=delay)

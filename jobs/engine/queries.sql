@@ -322,6 +322,33 @@ WITH done AS (
     UPDATE jobs_job AS job SET state = 'completed', updated_at = %(now)s
     FROM finishing WHERE job.id = finishing.id
     RETURNING job.id, finishing.state
+), met AS (
+    -- Workflows (as workflow_release, for steps completed here): in this same statement,
+    -- so a step is released exactly once and never lost between two transactions.
+    UPDATE jobs_workflowdependency AS edge SET satisfied = true
+    FROM jobs_workflowstep AS step
+    WHERE step.job_id IN (SELECT id FROM completed) AND edge.depends_on_id = step.id
+        AND NOT edge.satisfied
+    RETURNING edge.step_id
+), counted AS (
+    UPDATE jobs_workflowstep AS step SET pending = step.pending - met.n
+    FROM (SELECT step_id, count(*) AS n FROM met GROUP BY step_id) AS met
+    WHERE step.id = met.step_id
+    RETURNING step.job_id, step.pending
+), released AS (
+    INSERT INTO jobs_execution (
+        job_id, scheduled_for, attempt, state, queue, priority, run_after,
+        concurrency_key, concurrency_limit, cancel_requested, error, error_code,
+        traceback, created_at
+    )
+    SELECT job.id, job.run_at, 1, 'queued', job.queue, job.priority, %(now)s,
+        job.concurrency_key, job.concurrency_limit, false, '', '', '', %(now)s
+    FROM jobs_job AS job
+    WHERE job.id IN (SELECT job_id FROM counted WHERE pending = 0)
+        AND job.state IN ('active', 'paused')
+    FOR NO KEY UPDATE
+    ON CONFLICT DO NOTHING
+    RETURNING pg_notify('jobs_scheduler', 'queued:' || queue)
 )
 SELECT done.id, completed.state AS job_before
 FROM done LEFT JOIN completed ON completed.id = done.job_id;
@@ -463,3 +490,78 @@ UPDATE jobs_worker SET stopped_at = now() WHERE id = %(worker)s;
 -- notify --
 -- Wake the workers with %(payload)s at the current transaction's commit.
 SELECT pg_notify('jobs_scheduler', %(payload)s);
+
+-- workflow_release --
+-- The workflow steps waiting on the jobs %(jobs)s that finished in this transaction
+-- (completed, or failed with on_failure = 'continue') count one dependency less; each that
+-- has none left gets its first run, once: the decrement of `pending` takes the step's row
+-- lock, so of two transactions meeting a step's last two dependencies at once, the second
+-- waits and sees what the first left. An edge is met once (`satisfied`): a step retried
+-- after it died with `continue` meets nothing twice. The job's row is locked before its
+-- run is queued: a cancel that committed is seen, one under way waits and then cancels it.
+-- record_successes does the same for the jobs it completes, in its own statement.
+WITH finished AS (
+    SELECT step.id FROM jobs_workflowstep AS step
+    JOIN jobs_job AS job ON job.id = step.job_id
+    WHERE step.job_id = ANY(%(jobs)s::uuid[])
+        AND (job.state = 'completed' OR job.state = 'failed' AND step.on_failure = 'continue')
+), met AS (
+    UPDATE jobs_workflowdependency AS edge SET satisfied = true
+    FROM finished
+    WHERE edge.depends_on_id = finished.id AND NOT edge.satisfied
+    RETURNING edge.step_id
+), counted AS (
+    UPDATE jobs_workflowstep AS step SET pending = step.pending - met.n
+    FROM (SELECT step_id, count(*) AS n FROM met GROUP BY step_id) AS met
+    WHERE step.id = met.step_id
+    RETURNING step.job_id, step.pending
+), released AS (
+    INSERT INTO jobs_execution (
+        job_id, scheduled_for, attempt, state, queue, priority, run_after,
+        concurrency_key, concurrency_limit, cancel_requested, error, error_code,
+        traceback, created_at
+    )
+    SELECT job.id, job.run_at, 1, 'queued', job.queue, job.priority, %(now)s,
+        job.concurrency_key, job.concurrency_limit, false, '', '', '', %(now)s
+    FROM jobs_job AS job
+    WHERE job.id IN (SELECT job_id FROM counted WHERE pending = 0)
+        AND job.state IN ('active', 'paused')
+    FOR NO KEY UPDATE
+    ON CONFLICT DO NOTHING
+    RETURNING job_id, queue
+)
+SELECT job_id, pg_notify('jobs_scheduler', 'queued:' || queue) FROM released;
+
+-- workflow_cancel_after --
+-- The steps after the jobs %(jobs)s that died with on_failure = 'cancel', transitively,
+-- end cancelled (jobs not yet finished, and any queued run of theirs). Their jobs are locked
+-- in id order. Returns how many jobs it cancelled.
+WITH RECURSIVE dead AS (
+    SELECT step.id FROM jobs_workflowstep AS step
+    JOIN jobs_job AS job ON job.id = step.job_id
+    WHERE step.job_id = ANY(%(jobs)s::uuid[]) AND job.state = 'failed'
+        AND step.on_failure = 'cancel'
+), later(id) AS (
+    SELECT edge.step_id FROM jobs_workflowdependency AS edge
+    JOIN dead ON edge.depends_on_id = dead.id
+    UNION
+    SELECT edge.step_id FROM jobs_workflowdependency AS edge
+    JOIN later ON edge.depends_on_id = later.id
+), doomed AS (
+    SELECT job.id FROM jobs_job AS job
+    JOIN jobs_workflowstep AS step ON step.job_id = job.id
+    WHERE step.id IN (SELECT id FROM later) AND job.state IN ('active', 'paused')
+    ORDER BY job.id
+    FOR NO KEY UPDATE OF job
+), cancelled AS (
+    UPDATE jobs_job AS job
+    SET state = 'cancelled', next_run_at = NULL, updated_at = %(now)s
+    FROM doomed WHERE job.id = doomed.id
+    RETURNING job.id
+), unqueued AS (
+    UPDATE jobs_execution AS execution
+    SET state = 'cancelled', finished_at = %(now)s, error = 'A step before it died.'
+    FROM cancelled
+    WHERE execution.job_id = cancelled.id AND execution.state = 'queued'
+)
+SELECT count(*) FROM cancelled;

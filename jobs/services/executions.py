@@ -10,6 +10,7 @@ from ..models import Execution
 from ..states import EXECUTION_ACTIONS, ExecutionState, JobState
 from .deadlocks import retried_on_deadlock
 from .jobs import CANCEL_AT_ONCE, CANCEL_BY_REQUEST, lock_job, transition_job
+from .workflows import workflow_step_retried
 
 
 @retried_on_deadlock
@@ -30,6 +31,7 @@ def execution_retry(*, execution: Execution) -> Execution:
             retry = Execution.objects.get(pk=retry_id)
             if job.state == JobState.FAILED:
                 transition_job(job, JobState.ACTIVE, action="reschedule")
+                workflow_step_retried(job=job)  # a workflow resumes from a retried step
             _audit_execution(execution, "retry", {"retry": [None, retry.pk]})
     except IntegrityError:
         # The unique (job, scheduled_for, attempt) key: this attempt was already retried.

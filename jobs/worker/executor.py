@@ -9,17 +9,18 @@ import logging
 import threading
 import traceback as tb
 
-from jobs.registry import HandlerContext, get_handler
+from jobs.registry import get_handler
 
 from ..engine import ExecutionRow, Outcome
 from ..exceptions import ExecutionCancelled, HandlerNotFound
 from ..states import ErrorCode, ExecutionState
+from .step_context import StepContext
 
 
 def execute(execution: ExecutionRow, cancel_event: threading.Event) -> Outcome:
     """Run `execution`'s handler with its payload and return how it ended."""
     job = execution.job
-    context = HandlerContext(
+    context = StepContext(
         job=job,
         execution=execution,
         attempt=execution.attempt,
