@@ -19,7 +19,7 @@ sees another person who acted on them as "staff" (`sees_actors`, accounts.actors
 
 from django.db.models import QuerySet
 
-from .models import AuditEvent, Execution, Job, Queue, Worker
+from .models import AuditEvent, Execution, Job, Queue, Worker, Workflow
 
 VIEW, CHANGE, DELETE = "view", "change", "delete"
 ACTIONS = (VIEW, CHANGE, DELETE)
@@ -68,6 +68,18 @@ def executions_for(user, action: str = VIEW, executions: QuerySet | None = None)
     return executions.filter(job__owner_id=user.pk) if user.is_authenticated else executions.none()
 
 
+def workflows_for(user, action: str = VIEW, workflows: QuerySet | None = None) -> QuerySet:
+    """Return the workflows (of `workflows`, by default all) `user` may `action`: as jobs,
+    their own, or others' as far as the workflow permissions reach (the scheduler's own
+    changed by superusers only)."""
+    workflows = Workflow.objects.all() if workflows is None else workflows
+    if not reaches_all(user, action, Workflow):
+        return workflows.filter(owner_id=user.pk) if user.is_authenticated else workflows.none()
+    if action != VIEW and not user.is_superuser:
+        return workflows.filter(owner__isnull=False)
+    return workflows
+
+
 def audit_events_for(user) -> QuerySet:
     """Return the audit events `user` may read: about their own objects, or all of them."""
     events = AuditEvent.objects.all()
@@ -101,7 +113,7 @@ def may(user, action: str, obj) -> bool:
         return True
     if not reaches_all(user, action, type(obj)):
         return False
-    if isinstance(obj, Job) and owner is None and action != VIEW:
+    if isinstance(obj, (Job, Workflow)) and owner is None and action != VIEW:
         return user.is_superuser
     return True
 
@@ -115,15 +127,16 @@ def may_view_history(user, job: Job) -> bool:
 
 def refusal(user, action: str, obj) -> str | None:
     """Return why `user` may not `action` the visible `obj` through the API; None if they may."""
-    if action != VIEW and isinstance(obj, Job) and not changed_through_api(obj):
+    if action != VIEW and isinstance(obj, (Job, Workflow)) and not changed_through_api(obj):
         return SCHEDULERS_OWN
     if not may(user, action, obj):
         return NOT_PERMITTED.format(action=action, permission=permission(action, type(obj)))
     return None
 
 
-def changed_through_api(job: Job) -> bool:
-    """Whether `job` may be changed through the API at all: not the scheduler's own."""
+def changed_through_api(job: Job | Workflow) -> bool:
+    """Whether `job` (or a workflow) may be changed through the API at all: not the
+    scheduler's own."""
     return job.owner_id is not None
 
 

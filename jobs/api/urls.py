@@ -5,7 +5,7 @@ auth: accounts.urls."""
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import audit, queues, views
+from . import audit, queues, views, workflows
 
 router = SimpleRouter(trailing_slash=False)
 router.register("jobs", views.JobViewSet, basename="jobs")
@@ -14,6 +14,7 @@ router.register("handlers", views.HandlerViewSet, basename="handlers")
 router.register("workers", views.WorkerViewSet, basename="workers")
 router.register("queues", queues.QueueViewSet, basename="queues")
 router.register("audit", audit.AuditEventViewSet, basename="audit")
+router.register("workflows", workflows.WorkflowViewSet, basename="workflows")
 
 app_name = "api"
 urlpatterns = [

@@ -188,17 +188,18 @@ def _job_fields(owner, step: dict, step_name: str, where: str, add) -> dict | No
         "schedule_type": ScheduleType.ONCE,
         "run_at": timezone.now(),
     }
+    problems = []
     try:
+        refuse_internal(fields["handler"], owner)  # said first: the payload matters not then
         fields = job_validate(fields)
-        refuse_internal(fields["handler"], owner)
         quotas.check_definition(owner, fields)
     except ValidationError as exc:
-        for field, messages in exc.errors.items():
-            key = field if field in ("handler", "payload") else f"options.{field}"
-            for message in messages:
-                add(f"{where}.{key}", message)
-        return None
-    return fields
+        problems = exc.errors.items()
+    for field, messages in problems:
+        key = field if field in ("handler", "payload") else f"options.{field}"
+        for message in messages:
+            add(f"{where}.{key}", message)
+    return None if problems else fields
 
 
 def _existing_job(owner, job_id, where: str, add) -> Job | None:
