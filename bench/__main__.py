@@ -1,7 +1,8 @@
 """Run the benchmarks: `python -m bench [name ...]` (or `make bench`).
 
 Each benchmark runs in a database made for it on the server at DATABASE_URL and dropped
-afterwards, prints a table, and one JSON line per figure. BENCH_SCALE multiplies the sizes.
+afterwards, prints a table, and one JSON line per figure. BENCH_SCALE multiplies the sizes;
+BENCH_DATABASE names the database (else bench_<random>); BENCH_PEERS=0 leaves the peers out.
 """
 
 import argparse
@@ -10,7 +11,7 @@ import platform
 import sys
 import time
 
-from . import cron, enqueue, latency, scale, throughput, web
+from . import cron, enqueue, latency, peers_bench, scale, throughput, web
 from .common import SCALE, BenchDatabase, Figure
 
 BENCHMARKS = {
@@ -20,6 +21,7 @@ BENCHMARKS = {
     "scale": scale.run,
     "cron": cron.run,
     "web": web.run,
+    "peers": peers_bench.run,
 }
 
 
@@ -36,6 +38,22 @@ def print_table(figures: list[Figure]) -> None:
         base = "" if f.baseline is None else f"{f.baseline:,.1f}"
         ratio = "" if f.ratio is None else f"{f.ratio:.2f}"
         print(f"{f.benchmark:<12} {f.name:<44} {f.value:>9,.1f} {f.unit:<2} {base:>12} {ratio:>7}")
+
+
+def print_targets(figures: list[Figure]) -> None:
+    """Each figure that has a target: its ratio to the baseline the target names."""
+    marked = [f for f in figures if f.notes.get("target")]
+    if not marked:
+        return
+    print("\ntargets (issue 22):")
+    for f in marked:
+        head = f"  {f.name} / {f.baseline_name}"
+        if f.ratio is None:
+            print(f"{head} = n/a ({f.notes.get('missing', 'no baseline')})")
+            continue
+        op, bound = f.notes["target"].split()
+        met = f.ratio >= float(bound) if op == ">=" else f.ratio <= float(bound)
+        print(f"{head} = {f.ratio:.2f} (target {op} {bound}): {'met' if met else 'MISSED'}")
 
 
 def cpu_times() -> list[int] | None:
@@ -73,7 +91,7 @@ def main(argv: list[str]) -> int:
     print(f"machine: {machine()}; BENCH_SCALE={SCALE:g}", flush=True)
     figures: list[Figure] = []
     for name in names:
-        with BenchDatabase(server) as db:
+        with BenchDatabase(server, os.environ.get("BENCH_DATABASE")) as db:
             os.environ["DATABASE_URL"] = db.url
             migrate(db.url)
             before, started = cpu_times(), time.monotonic()
@@ -89,6 +107,7 @@ def main(argv: list[str]) -> int:
         figures += results
     print()
     print_table(figures)
+    print_targets(figures)
     return 0
 
 

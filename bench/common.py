@@ -72,14 +72,15 @@ def summary(values: list[float]) -> dict:
 class BenchDatabase:
     """A database made for this run on the server at DATABASE_URL, dropped at the end."""
 
-    def __init__(self, server_url: str):
+    def __init__(self, server_url: str, name: str | None = None):
         self.server_url = server_url
-        self.name = f"bench_{uuid.uuid4().hex[:8]}"
+        self.name = name or f"bench_{uuid.uuid4().hex[:8]}"
         base, _, _ = server_url.rpartition("/")
         self.url = f"{base}/{self.name}"
 
     def __enter__(self):
         with psycopg.connect(self.server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{self.name}"')
         return self
 

@@ -12,3 +12,18 @@ from handlers.registry import register
 )
 def bench_clock(payload, ctx):
     return {"called_at": time.time()}
+
+
+@register(
+    "bench_since",
+    description="Benchmarks only: return when the handler began, given when it was enqueued.",
+    schema={
+        "type": "object",
+        "properties": {"t": {"type": "number"}},
+        "required": ["t"],
+        "additionalProperties": False,
+    },
+)
+def bench_since(payload, ctx):
+    now = time.time()
+    return {"called_at": now, "delay_ms": (now - payload["t"]) * 1000}

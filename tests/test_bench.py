@@ -11,19 +11,44 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("name", ["throughput", "enqueue", "latency", "scale", "cron", "web"])
-def test_benchmark_runs_in_smoke_size_and_prints_its_figures(name):
-    server = os.environ["DATABASE_URL"]
-    result = subprocess.run(
+def run_bench(name: str, **env: str) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")}
+    return subprocess.run(
         [sys.executable, "-m", "bench", name, "--smoke"],
         cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": server},
+        env={**environ, **env},
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+@pytest.mark.parametrize(
+    "name", ["throughput", "enqueue", "latency", "scale", "cron", "web", "peers"]
+)
+def test_benchmark_runs_in_smoke_size_and_prints_its_figures(name):
+    result = run_bench(name)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     assert lines, result.stdout
     assert all(f'"benchmark": "{name}"' in line for line in lines)
     assert "ratio" in result.stdout
+
+
+def test_peers_smoke_leaves_the_peers_out_and_prints_every_target():
+    # CI stays fast: no virtualenv is made and no peer runs in --smoke.
+    result = run_bench("peers")
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert "peers: pgqueuer not measured: left out" in out
+    assert "peers: procrastinate not measured: left out" in out
+    targets = out.split("targets (issue 22):\n", 1)[1].splitlines()
+    # Drain twice, bulk, single, start p50/p99/max against the bound and the two peers.
+    assert len(targets) == 13, out
+    # The project's own targets still get their ratio; the peers' say why they have none.
+    own = [t for t in targets if "raw single-row" in t or " ms = " in t]
+    assert len(own) == 4 and all("(target " in t for t in own), targets
+    peer_targets = [t for t in targets if t not in own]
+    assert all("= n/a (" in t and "not measured" in t for t in peer_targets), peer_targets
+    # The slowest starts, step by step.
+    assert "slowest starts, ms by step" in out
