@@ -7,7 +7,11 @@ over the last METRICS_WINDOW_SECONDS (query them as they are, without rate()).
 """
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeHistogramMetricFamily,
+    GaugeMetricFamily,
+)
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
@@ -59,6 +63,24 @@ def families(snap: Snapshot):
         running.add_metric([name], queue.running)
         lag.add_metric([name], queue.lag_seconds(snap.taken_at))
 
+    paused = _gauge("queue_paused", "1 while a queue is paused across the fleet.", ["queue"])
+    limit = _gauge(
+        "queue_concurrency_limit",
+        "A queue's fleet-wide concurrency limit (compare scheduler_queue_running).",
+        ["queue"],
+    )
+    held = CounterMetricFamily(
+        f"{PREFIX}_queue_claims_held_back",
+        "Claims that found due work of a queue held back, by the limit that held it.",
+        labels=["queue", "limit"],
+    )
+    for name, queue in snap.queue_limits.items():
+        paused.add_metric([name], int(queue.paused))
+        if queue.concurrency_limit is not None:
+            limit.add_metric([name], queue.concurrency_limit)
+        for kind, count in queue.held_back.items():
+            held.add_metric([name, kind], count)
+
     alive = _gauge("workers_alive", "Workers whose heartbeat is within WORKER_LEASE_SECONDS.")
     alive.add_metric([], snap.workers_alive)
     slots = _gauge("worker_slots", "Execution slots (summed concurrency) of live workers.")
@@ -108,6 +130,9 @@ def families(snap: Snapshot):
         delayed,
         running,
         lag,
+        paused,
+        limit,
+        held,
         alive,
         slots,
         abandoned,

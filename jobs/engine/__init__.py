@@ -16,6 +16,7 @@ from .lease import (
 )
 from .materialise import job_queue_due, jobs_materialise, next_job_due, occurrences_due
 from .outcomes import (
+    RATE_WAIT_MS,
     Claim,
     Outcome,
     backoff_seconds,
@@ -29,6 +30,7 @@ from .outcomes import (
 from .rows import ExecutionRow, JobRow
 
 __all__ = [
+    "RATE_WAIT_MS",
     "Claim",
     "ExecutionRow",
     "JobRow",

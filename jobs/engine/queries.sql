@@ -153,7 +153,14 @@ WITH mine AS (
 )
 SELECT set_config('jobs.claim_guarded',
         coalesce((SELECT array_agg(name ORDER BY name) FROM guarded), '{{}}')::text, true),
-    set_config('jobs.claim_keyed', (EXISTS (SELECT 1 FROM keyed))::text, true);
+    set_config('jobs.claim_keyed', (EXISTS (SELECT 1 FROM keyed))::text, true),
+    -- A rate-limited queue whose next start is a few milliseconds away waits for it here,
+    -- under its lock (no other claim could start it sooner): a worker wakes just before,
+    -- and the start lands on the rate's schedule rather than a wake-up's delay after it.
+    (SELECT pg_sleep(extract(epoch FROM min(state.next_start_at) - clock_timestamp()))
+        FROM jobs_queuestate AS state JOIN guarded ON guarded.name = state.queue_id
+        WHERE state.next_start_at > clock_timestamp()
+            AND state.next_start_at < clock_timestamp() + interval '{rate_wait_ms} ms');
 
 -- claim --
 -- Mark up to {limit} due executions of {queues} running for %(worker)s, highest priority
@@ -162,8 +169,8 @@ SELECT set_config('jobs.claim_guarded',
 -- index: unkeyed rows through execution_claim_idx, keyed ones key by key (a loose scan of
 -- execution_claim_keyed_idx), so rows behind a full key or in a paused queue are never
 -- read. A queue's room is its limit less what runs in it now, counted under its lock; a
--- key's room the same for the key; a rate-limited queue starts at most one per claim, no
--- sooner than one period / limit after its previous start. `started_at` is the database's
+-- key's room the same for the key; a rate-limited queue starts at most one per claim, not
+-- before its next start time (see booked). `started_at` is the database's
 -- clock once the locks are held. Rows locked past the limits are let go at commit. The
 -- limit and the queues are written into the statement, so one plan is kept per worker.
 WITH RECURSIVE setting AS (
@@ -171,26 +178,30 @@ WITH RECURSIVE setting AS (
         current_setting('jobs.claim_keyed')::boolean AS keyed,
         clock_timestamp() AS now
 ), open AS (
-    -- The worker's queues that may start something, each with its room (NULL: no limit).
-    SELECT mine.name, queue.rate_limit, queue.rate_period,
-        CASE
-            WHEN queue.rate_limit IS NOT NULL
-                AND coalesce(state.next_start_at, '-infinity') > setting.now THEN 0
-            ELSE least(
-                CASE WHEN queue.rate_limit IS NOT NULL THEN 1 END,
-                queue.concurrency_limit - (
-                    SELECT count(*) FROM jobs_execution AS busy
-                    WHERE busy.state = 'running' AND busy.queue = mine.name
-                ))
+    -- The worker's queues that may start something, each with its room (NULL: no limit):
+    -- a paced rate-limited queue has none; any other at most one if it is rate-limited,
+    -- and no more than its concurrency limit leaves.
+    SELECT limits.*, CASE
+            WHEN paced THEN 0
+            ELSE least(CASE WHEN rate_limit IS NOT NULL THEN 1 END, concurrency_room)
         END AS room
-    FROM unnest({queues}::text[]) AS mine(name)
-    CROSS JOIN setting
-    LEFT JOIN jobs_queue AS queue ON queue.name = mine.name
-    LEFT JOIN jobs_queuestate AS state ON state.queue_id = mine.name
-    WHERE NOT coalesce(queue.paused, false)
-        -- a limited queue only when this transaction holds its lock
-        AND (queue.concurrency_limit IS NULL AND queue.rate_limit IS NULL
-            OR mine.name = ANY(setting.guarded))
+    FROM (
+        SELECT mine.name, queue.rate_limit, queue.rate_period, state.next_start_at,
+            queue.rate_limit IS NOT NULL
+                AND coalesce(state.next_start_at, '-infinity') > setting.now AS paced,
+            queue.concurrency_limit - (
+                SELECT count(*) FROM jobs_execution AS busy
+                WHERE busy.state = 'running' AND busy.queue = mine.name
+            ) AS concurrency_room
+        FROM unnest({queues}::text[]) AS mine(name)
+        CROSS JOIN setting
+        LEFT JOIN jobs_queue AS queue ON queue.name = mine.name
+        LEFT JOIN jobs_queuestate AS state ON state.queue_id = mine.name
+        WHERE NOT coalesce(queue.paused, false)
+            -- a limited queue only when this transaction holds its lock
+            AND (queue.concurrency_limit IS NULL AND queue.rate_limit IS NULL
+                OR mine.name = ANY(setting.guarded))
+    ) AS limits
 ), plain AS (
     SELECT due.id, due.queue, due.priority, due.run_after FROM open
     CROSS JOIN LATERAL (
@@ -260,18 +271,57 @@ WITH RECURSIVE setting AS (
     FROM picked, setting
     WHERE execution.id = picked.id
     RETURNING execution.*
-), paced AS (
-    -- A rate-limited queue that started one: its next start waits one period / limit.
+), booked AS (
+    -- The engine's bookkeeping, under the locks this claim holds: a rate-limited queue
+    -- that started one gets its next start time; and a claim that found due work held
+    -- back by a limit counts it, by kind (for /metrics).
     INSERT INTO jobs_queuestate AS state (
-        queue_id, next_start_at, held_paused, held_concurrency, held_rate, held_key
+        queue_id, next_start_at, held_concurrency, held_rate, held_key
     )
-    SELECT open.name,
-        setting.now + make_interval(secs => open.rate_period::float8 / open.rate_limit),
-        0, 0, 0, 0
-    FROM open CROSS JOIN setting
-    WHERE open.rate_limit IS NOT NULL
-        AND EXISTS (SELECT 1 FROM picked WHERE picked.queue = open.name)
-    ON CONFLICT (queue_id) DO UPDATE SET next_start_at = excluded.next_start_at
+    -- The rate's schedule is a cell-rate algorithm: one start every `spacing`, a start up
+    -- to `slack` late not delaying the next. With n starts per period p, spacing is
+    -- p / (n - a) and slack a * spacing (a = min(0.5, n / 10)): starts 1..k in any span
+    -- shorter than p satisfy (k - 1) * spacing < p + slack, so k <= n, and a worker late
+    -- by less than the slack loses nothing.
+    SELECT name, CASE WHEN started
+            THEN greatest(coalesce(next_start_at, '-infinity'), setting.now - slack) + spacing
+        END, held_concurrency, held_rate, held_key
+    FROM (
+        SELECT open.name, open.next_start_at, pace.spacing, pace.spacing * pace.share AS slack,
+            open.rate_limit IS NOT NULL
+                AND EXISTS (SELECT 1 FROM picked WHERE picked.queue = open.name) AS started,
+            (due.waiting AND coalesce(open.concurrency_room, 1) <= 0)::int AS held_concurrency,
+            (due.waiting AND open.paced)::int AS held_rate,
+            EXISTS (
+                SELECT 1 FROM keyed WHERE keyed.queue = open.name AND keyed.room <= 0
+            )::int AS held_key
+        FROM open
+        CROSS JOIN LATERAL (
+            SELECT make_interval(secs => open.rate_period::float8
+                    / (open.rate_limit - least(0.5, open.rate_limit / 10.0))) AS spacing,
+                least(0.5, open.rate_limit / 10.0) AS share
+        ) AS pace
+        CROSS JOIN LATERAL (
+            SELECT EXISTS (
+                SELECT 1 FROM jobs_execution
+                WHERE state = 'queued' AND concurrency_key IS NULL AND queue = open.name
+                    AND run_after <= %(now)s
+            ) OR EXISTS (
+                SELECT 1 FROM jobs_execution
+                WHERE state = 'queued' AND concurrency_key IS NOT NULL AND queue = open.name
+                    AND run_after <= %(now)s
+            ) AS waiting
+        ) AS due
+        WHERE open.rate_limit IS NOT NULL OR open.concurrency_room IS NOT NULL
+            OR EXISTS (SELECT 1 FROM keyed WHERE keyed.queue = open.name)
+    ) AS booking
+    CROSS JOIN setting
+    WHERE started OR held_concurrency + held_rate + held_key > 0
+    ON CONFLICT (queue_id) DO UPDATE SET
+        next_start_at = coalesce(excluded.next_start_at, state.next_start_at),
+        held_concurrency = state.held_concurrency + excluded.held_concurrency,
+        held_rate = state.held_rate + excluded.held_rate,
+        held_key = state.held_key + excluded.held_key
 )
 SELECT claimed.id, claimed.job_id, claimed.state, claimed.scheduled_for, claimed.attempt, claimed.queue,
     claimed.priority, claimed.run_after, claimed.started_at, claimed.worker_id,

@@ -144,7 +144,6 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("next_start_at", models.DateTimeField(blank=True, null=True)),
-                ("held_paused", models.BigIntegerField(default=0)),
                 ("held_concurrency", models.BigIntegerField(default=0)),
                 ("held_rate", models.BigIntegerField(default=0)),
                 ("held_key", models.BigIntegerField(default=0)),

@@ -54,7 +54,6 @@ class QueueState(models.Model):
     # The rate limit's schedule: no start before this instant (one every period / limit).
     next_start_at = models.DateTimeField(null=True, blank=True)
     # Claims that found due work held back, by what held it: counters for /metrics.
-    held_paused = models.BigIntegerField(default=0)
     held_concurrency = models.BigIntegerField(default=0)
     held_rate = models.BigIntegerField(default=0)
     held_key = models.BigIntegerField(default=0)

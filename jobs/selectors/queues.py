@@ -79,7 +79,7 @@ class QueueRow:
         return self.due > 0 and (self.paused or full)
 
 
-HELD_BACK_KINDS = ("paused", "concurrency", "rate", "key")
+HELD_BACK_KINDS = ("concurrency", "rate", "key")
 
 
 def queue_rows(*, now: datetime, name: str | None = None) -> list[QueueRow]:
@@ -112,3 +112,29 @@ def queue_rows(*, now: datetime, name: str | None = None) -> list[QueueRow]:
             )
         )
     return rows
+
+
+@dataclass(frozen=True)
+class QueueLimits:
+    """A configured queue's pause and limits, and the claims its limits held back."""
+
+    paused: bool
+    concurrency_limit: int | None
+    rate_limit: int | None
+    rate_period: int
+    held_back: dict[str, int]
+
+
+def queue_limits() -> dict[str, QueueLimits]:
+    """Return every queue row's pause and limits by name (one query, for /metrics)."""
+    limits = {}
+    for queue in Queue.objects.select_related("engine_state").order_by("name"):
+        state = getattr(queue, "engine_state", None)
+        limits[queue.name] = QueueLimits(
+            paused=queue.paused,
+            concurrency_limit=queue.concurrency_limit,
+            rate_limit=queue.rate_limit,
+            rate_period=queue.rate_period,
+            held_back={kind: getattr(state, f"held_{kind}", 0) for kind in HELD_BACK_KINDS},
+        )
+    return limits

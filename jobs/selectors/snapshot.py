@@ -15,7 +15,7 @@ from jobs import conf
 
 from .activity import HandlerFigures, handler_activity
 from .counts import job_counts
-from .queues import QueueFigures, queue_figures
+from .queues import QueueFigures, QueueLimits, queue_figures, queue_limits
 from .workers import fleet
 
 
@@ -30,6 +30,8 @@ class Snapshot:
     worker_slots: int  # the summed concurrency of live workers
     # Live workers' handler threads abandoned at their timeout that still run, by worker.
     worker_abandoned_threads: dict[str, int]
+    # The configured queues' pause and limits, and the claims their limits held back.
+    queue_limits: dict[str, QueueLimits]
     collect_seconds: float = 0.0
 
     @property
@@ -38,7 +40,7 @@ class Snapshot:
 
 
 def snapshot(*, now: datetime | None = None, window_seconds: int | None = None) -> Snapshot:
-    """Read the scheduler's figures from the database (six short queries)."""
+    """Read the scheduler's figures from the database (seven short queries)."""
     started = time.monotonic()
     now = now or timezone.now()
     window_seconds = window_seconds or conf.METRICS_WINDOW_SECONDS
@@ -53,5 +55,6 @@ def snapshot(*, now: datetime | None = None, window_seconds: int | None = None) 
         workers_alive=live.alive,
         worker_slots=live.slots,
         worker_abandoned_threads=live.abandoned_threads,
+        queue_limits=queue_limits(),
         collect_seconds=time.monotonic() - started,
     )

@@ -128,6 +128,8 @@ def job_backfill(*, job: Job, start: datetime, end: datetime) -> Backfill:
                     scheduled_for=at,
                     queue=job.queue,
                     priority=job.priority,
+                    concurrency_key=job.concurrency_key,
+                    concurrency_limit=job.concurrency_limit,
                     run_after=now,
                     created_at=now,
                 )

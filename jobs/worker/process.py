@@ -11,6 +11,7 @@ import signal
 import socket
 import threading
 import time
+from datetime import timedelta
 
 from django.db import connection
 from django.utils import timezone
@@ -216,7 +217,13 @@ class WorkerProcess:
         # Heartbeats come from this loop: sleeping past one would let the lease lapse while a
         # long job runs, and a peer would rescue and re-run it.
         timeout = min(self.poll_interval, max(0.0, self.lease.seconds_left()))
-        for soon in (self.next_due, self.next_start):
+        # A rate-limited queue's next start: wake a little early, the claim waits the rest.
+        early = (
+            self.next_start - timedelta(milliseconds=engine.RATE_WAIT_MS * 0.8)
+            if self.next_start
+            else None
+        )
+        for soon in (self.next_due, early):
             if soon is not None:
                 timeout = min(timeout, max(0.0, (soon - timezone.now()).total_seconds()))
         soonest = self.slots.soonest_deadline()

@@ -53,8 +53,9 @@ def test_claim_is_its_guard_and_one_statement_that_also_reads_the_jobs(db, worke
     claimed = engine.executions_claim(db, worker_id=worker.pk, queues=["default"], limit=5)
     assert sorted(e.job.name for e in claimed) == [f"j{i}" for i in range(5)]
     assert all(e.job.payload == {} and e.job.timezone == "UTC" for e in claimed)
-    guard, claim = db.statements
+    guard, claim, wait = db.statements
     assert "set_config('jobs.claim_guarded'" in guard and "UPDATE jobs_execution" in claim
+    assert "next_start_at" in wait
 
 
 def test_recording_a_batch_of_successes_is_one_statement(db, worker):

@@ -3,6 +3,7 @@ concurrency, rate limits and pause, each proven from the executions' recorded st
 finish times (stamped by the database at the claim and by the worker at the outcome)."""
 
 import random
+import re
 import signal
 import time
 from collections import defaultdict
@@ -12,9 +13,10 @@ import pytest
 from django.db import connection
 
 from jobs import services
-from jobs.models import Execution, Job
+from jobs.models import Execution, Job, QueueState
 from jobs.services.queues import queue_pause, queue_resume, queue_update
 from jobs.states import ExecutionState
+from ops import metrics
 from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -63,6 +65,14 @@ def test_a_queue_limited_to_5_never_runs_more_than_5_across_8_workers(start_work
     assert len(intervals) == 2000
     assert most_at_once(intervals) == 5  # never more, and the limit was reached
     assert Execution.objects.filter(queue="limited").values("worker").distinct().count() > 1
+    # /metrics: the limit beside the running gauge, and the claims the limit held back.
+    page = metrics.render()[0].decode()
+    assert 'scheduler_queue_concurrency_limit{queue="limited"} 5.0' in page
+    held = re.search(
+        r'scheduler_queue_claims_held_back_total\{limit="concurrency",queue="limited"\} (\S+)',
+        page,
+    )
+    assert held and float(held[1]) == QueueState.objects.get(queue="limited").held_concurrency > 0
 
 
 def test_keys_are_limited_each_and_keyless_jobs_are_not_held_behind_them(start_worker):
@@ -85,6 +95,7 @@ def test_keys_are_limited_each_and_keyless_jobs_are_not_held_behind_them(start_w
     keyed_done = max(f for intervals in by_key.values() for _, f in intervals)
     assert succeeded(job__in=keyless) == 500
     assert keyless_done < keyed_done - timedelta(seconds=2)
+    assert QueueState.objects.get(queue="keyed").held_key > 0
 
 
 def test_a_rate_limit_of_20_a_second_is_held_and_nearly_reached(start_worker):
@@ -101,6 +112,7 @@ def test_a_rate_limit_of_20_a_second_is_held_and_nearly_reached(start_worker):
     assert busiest <= 20
     achieved = (len(starts) - 1) / (starts[-1] - starts[0]).total_seconds()
     assert achieved >= 18, achieved  # at least 90 % of the limit
+    assert QueueState.objects.get(queue="paced").held_rate > 0
 
 
 def database_now():

@@ -267,5 +267,5 @@ def test_metrics_cost_a_fixed_handful_of_queries(client, token_settings, django_
     job = make_job()
     for _ in range(20):
         make_execution(job, ExecutionState.SUCCEEDED, took=1)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         client.get("/metrics", **BEARER)
