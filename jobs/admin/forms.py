@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from django.utils.html import format_html
 
-from jobs import payloads, schedules
+from jobs import payloads, quotas, schedules
 from jobs.exceptions import ValidationError
 from jobs.models import (
     DEFAULT_MAX_RETRIES,
@@ -254,6 +254,7 @@ class JobForm(forms.ModelForm):
         fields = self._definition(data)
         try:
             self.job_fields = job_validate(fields)
+            self._check_quotas(data)
         except ValidationError as exc:
             for name, messages in exc.errors.items():
                 if name in self.fields:
@@ -263,6 +264,18 @@ class JobForm(forms.ModelForm):
                     self.add_error(None, [f"{name}: {m}" for m in messages])
         self.job_fields = {name: self.job_fields.get(name) for name in EDITABLE_FIELDS}
         return data
+
+    def _check_quotas(self, data: dict) -> None:
+        """Hold the job to its owner's quotas, as the services will (a form error here)."""
+        if self.instance._state.adding:
+            quotas.check_definition(data.get("owner"), self.job_fields)
+            return
+        changed = [
+            name
+            for name in EDITABLE_FIELDS
+            if self.job_fields.get(name) != getattr(self.instance, name)
+        ]
+        quotas.check_definition(self.instance.owner_id, self.job_fields, changed=changed)
 
     def _definition(self, data: dict) -> dict:
         """Return the job definition the form describes, its fields in the services' terms."""

@@ -29,10 +29,6 @@ class JobQuerySet(models.QuerySet):
         """Active jobs whose next occurrence has come."""
         return self.filter(state=JobState.ACTIVE, next_run_at__lte=now)
 
-    def owned_by(self, user):
-        """The jobs `user` may see: their own, or all of them for staff."""
-        return self if user.is_staff else self.filter(owner=user)
-
 
 class Job(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -157,10 +153,6 @@ class ExecutionQuerySet(models.QuerySet):
             | Q(worker__stopped_at__isnull=False)
             | Q(worker__isnull=True)
         )
-
-    def owned_by(self, user):
-        """The executions `user` may see: of their own jobs, or all for staff."""
-        return self if user.is_staff else self.filter(job__owner=user)
 
 
 class Execution(models.Model):
@@ -323,12 +315,6 @@ class Worker(models.Model):
         return "alive" if self.heartbeat_at >= utcnow() - lease else "stale"
 
 
-class AuditEventQuerySet(models.QuerySet):
-    def visible_to(self, user):
-        """The events `user` may read: about their own jobs, or all of them for staff."""
-        return self if user.is_staff else self.filter(owner_id=user.pk)
-
-
 # What the admin and the API show of an event (the API adds its id).
 AUDIT_EVENT_FIELDS = (
     "created_at",
@@ -360,8 +346,6 @@ class AuditEvent(models.Model):
         null=True, blank=True, db_index=True, help_text="Owner of the job concerned."
     )
     changes = models.JSONField(default=dict, blank=True, help_text="field -> [before, after]")
-
-    objects = AuditEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

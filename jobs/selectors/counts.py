@@ -4,6 +4,7 @@ from datetime import datetime
 
 from django.db.models import Count, Q
 
+from jobs import policy
 from jobs.models import Execution, Job
 from jobs.states import ExecutionState, JobState
 
@@ -17,8 +18,9 @@ def due(now: datetime) -> Q:
 
 
 def job_counts(*, user=None) -> dict[str, int]:
-    """Return how many jobs are in each state: `user`'s (staff: all), or all without one."""
-    jobs = Job.objects.all() if user is None else Job.objects.owned_by(user)
+    """Return how many jobs are in each state: those `user` may see (jobs.policy), or all
+    without one."""
+    jobs = Job.objects.all() if user is None else policy.jobs_for(user)
     counts = dict.fromkeys(JobState.values, 0)
     counts.update(jobs.order_by().values_list("state").annotate(Count("pk")))
     return counts
@@ -30,7 +32,7 @@ def execution_counts(*, now: datetime, user=None) -> dict[str, int]:
     Only rows in those states are read: queued and running through their partial indexes,
     dead through (state, finished_at), never the rest of the history.
     """
-    executions = Execution.objects.all() if user is None else Execution.objects.owned_by(user)
+    executions = Execution.objects.all() if user is None else policy.executions_for(user)
     counts = {**dict.fromkeys(CURRENT, 0), "due": 0}
     rows = (
         executions.order_by()

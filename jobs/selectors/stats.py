@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count, Q
 
-from jobs.models import Execution
+from jobs import policy
 from jobs.states import ExecutionState
 
 from .activity import OUTCOMES
@@ -29,7 +29,7 @@ def stats_for(user, *, now: datetime) -> dict:
     current = execution_counts(now=now, user=user)
     longest = max(seconds for _, seconds in WINDOWS)
     counts = (
-        Execution.objects.owned_by(user)
+        policy.executions_for(user)
         .order_by()
         .filter(state__in=OUTCOMES, finished_at__gte=now - timedelta(seconds=longest))
         .aggregate(

@@ -277,3 +277,16 @@ def test_a_job_created_through_the_api_is_always_the_callers(accounts):
 
     assert Job.objects.get(pk=response.json()["id"]).owner == superuser
     assert not Job.objects.filter(owner__isnull=True, name="x").exists()
+
+
+def test_stats_count_only_what_the_user_may_see(django_user_model, make_job):
+    """A staff user without permissions is an ordinary user in /stats too."""
+    from tests.api.conftest import client_with_token, issue_secret
+
+    make_job()  # alice's
+    plain_staff = django_user_model.objects.create_user(
+        username="plain-staff", password="pw-plain-123", is_staff=True
+    )
+    client = client_with_token(issue_secret(plain_staff))
+    body = client.get("/api/v1/stats").json()
+    assert sum(body["jobs"].values()) == 0
