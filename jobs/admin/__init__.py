@@ -4,4 +4,4 @@ Each model's admin lives in its own module; importing them registers them with t
 admin site (Django's autodiscovery imports this package).
 """
 
-from . import audit, executions, jobs, queues, workers  # noqa: F401
+from . import audit, executions, jobs, queues, workers, workflows  # noqa: F401
