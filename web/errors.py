@@ -1,7 +1,7 @@
 """One JSON shape for every API error, 4xx and 5xx alike.
 
-    {"status": 400, "code": "invalid", "detail": "cron: Invalid cron expression '* *'.",
-     "errors": {"cron": ["Invalid cron expression '* *'."]}}
+    {"status": 400, "code": "invalid", "detail": "interval_seconds: Must be at least 1 second.",
+     "errors": {"interval_seconds": ["Must be at least 1 second."]}}
 
 `errors` maps each invalid field (nested fields as `a.b`, list items as `a.0`) to its
 messages, and is empty for errors that are not about fields. DRF's exceptions and Django's

@@ -47,8 +47,8 @@ ERRORS = {
             "Invalid fields",
             400,
             "invalid",
-            "cron: Invalid cron expression '61 * * * *'.",
-            {"cron": ["Invalid cron expression '61 * * * *'."]},
+            "cron: Invalid cron expression '61 * * * *': minute: 61 is out of range (0-59).",
+            {"cron": ["Invalid cron expression '61 * * * *': minute: 61 is out of range (0-59)."]},
         ),
     ),
     "401": (
