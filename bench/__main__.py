@@ -11,7 +11,7 @@ import platform
 import sys
 import time
 
-from . import cron, enqueue, latency, peers_bench, scale, throughput, web
+from . import cron, enqueue, latency, peers_bench, scale, throughput, web, workflows
 from .common import SCALE, BenchDatabase, Figure
 
 BENCHMARKS = {
@@ -22,6 +22,7 @@ BENCHMARKS = {
     "cron": cron.run,
     "web": web.run,
     "peers": peers_bench.run,
+    "workflows": workflows.run,
 }
 
 
