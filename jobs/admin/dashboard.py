@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from jobs import policy
 from jobs.models import Execution, Job
-from jobs.selectors.queues import queue_figures
+from jobs.selectors.queues import queue_figures, queue_limits
 from jobs.selectors.series import latest_dead_letters, outcome_series
 from jobs.selectors.stats import stats_for
 from jobs.selectors.workers import fleet, worker_rows
@@ -41,6 +41,7 @@ def figures(user, *, now: datetime) -> dict:
     workers = list(worker_rows()) if may_view_workers else []
     for worker in workers:
         worker.heartbeat_age = age_text(now - worker.heartbeat_at)
+    limits = queue_limits()
     windows = {w["window"]: w for w in counts["windows"]}
     for window in windows.values():
         rate = window["failure_rate"]
@@ -51,7 +52,12 @@ def figures(user, *, now: datetime) -> dict:
         "executions": counts["executions"],
         "windows": [windows["1h"], windows["24h"]],
         "queues": [
-            {"name": name, "figures": queue, "lag": queue.lag_seconds(now)}
+            {
+                "name": name,
+                "figures": queue,
+                "lag": queue.lag_seconds(now),
+                "limits": limits.get(name),
+            }
             # The queues /metrics shows: those with work and those live workers serve.
             for name, queue in queue_figures(now=now, served=fleet(now=now).served).items()
         ],

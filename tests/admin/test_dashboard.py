@@ -97,3 +97,19 @@ def test_staff_without_permission_to_view_executions_are_refused(client, make_st
     client.force_login(make_staff("view_job"))
 
     assert client.get(URL).status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_queue_panel_shows_running_against_the_limit_and_the_pause(admin_client, make_job):
+    from jobs.models import Queue
+    from jobs.services.queues import queue_pause
+
+    make_job(owner=None, queue="mail", interval_seconds=60)
+    make_job(
+        owner=None, queue="mail", schedule_type="once", run_at=timezone.now(), interval_seconds=None
+    )
+    Queue.objects.filter(name="mail").update(concurrency_limit=4, rate_limit=20)
+    queue_pause(name="mail")
+    page = admin_client.get("/admin/dashboard/").content.decode()
+    row = page[page.index(">mail</a>") :].split("</tr>")[0]
+    assert "Paused" in row and "0 / 4, 20 per 1 s" in row
