@@ -66,6 +66,9 @@ SCHEMA = {
         "method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]},
         "headers": {
             "type": "object",
+            # Often credentials (Authorization, API keys): stored and sent, never shown back.
+            "writeOnly": True,
+            "description": "Sent with the request; shown back with each value masked.",
             "maxProperties": 50,
             "propertyNames": {"pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$"},
             "additionalProperties": {"type": "string", "maxLength": 4096, "pattern": "^[^\r\n]*$"},

@@ -9,6 +9,7 @@ its names are re-exported here, beside the rest of the audit trail, for the code
 records changes. AuditContextMiddleware is in MIDDLEWARE under this module's name.
 """
 
+import hashlib
 import json
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -25,10 +26,11 @@ from accounts.actors import (  # noqa: F401 - re-exported: the audit trail's act
     current_actor,
 )
 
+from . import secrets
 from .models import AuditEvent
 
 SECRET_FIELDS = frozenset({"notify_webhook_secret"})
-MASK = "********"
+MASK = secrets.MASK
 # What `action` and `object_type` hold; the API's filters offer these.
 ACTIONS = (
     "create",
@@ -51,13 +53,43 @@ def _jsonable(value):
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
+class SecretMask(str):
+    """MASK in place of a secret value, equal only to the mask of the same value.
+
+    So a diff of two snapshots still sees that a secret changed (the field, or the payload
+    holding it, is listed with MASK on both sides), while what is stored is MASK and
+    nothing derived from the secret: the digest lives on this object only, and JSON writes
+    the bare string.
+    """
+
+    def __new__(cls, value):
+        mask = super().__new__(cls, MASK)
+        text = json.dumps(value, sort_keys=True, cls=DjangoJSONEncoder)
+        mask.digest = hashlib.sha256(text.encode()).digest()
+        return mask
+
+    def __eq__(self, other):
+        return isinstance(other, SecretMask) and other.digest == self.digest
+
+    def __ne__(self, other):
+        return not self == other
+
+    __hash__ = str.__hash__
+
+
 def snapshot(obj, fields) -> dict:
-    """Return the values of `fields` on `obj`, secrets masked, ready to store as JSON."""
-    values = {}
-    for name in fields:
-        value = getattr(obj, name)
-        values[name] = MASK if name in SECRET_FIELDS and value else value
-    return _jsonable(values)
+    """Return the values of `fields` on `obj`, secrets masked, ready to store as JSON.
+
+    A job's payload has the fields its handler's schema marks secret masked
+    (jobs.secrets), as the API and the admin show it.
+    """
+    values = _jsonable({name: getattr(obj, name) for name in fields})
+    for name in SECRET_FIELDS.intersection(values):
+        if values[name]:
+            values[name] = SecretMask(values[name])
+    if "payload" in values and hasattr(obj, "handler"):
+        values["payload"] = secrets.masked(obj.handler, values["payload"], mask=SecretMask)
+    return values
 
 
 def diff(before: dict, after: dict) -> dict:

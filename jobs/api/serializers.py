@@ -13,7 +13,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from jobs import payloads, schedules
+from jobs import payloads, schedules, secrets
 from jobs.models import INT_MAX, SMALLINT_MAX, Execution, Job, Worker
 from jobs.selectors import workers
 from jobs.selectors.schedules import MAX_PREVIEW_RUNS, PREVIEW_RUNS
@@ -94,7 +94,14 @@ class JobSummarySerializer(serializers.ModelSerializer):
     """A job as listed: its definition and where it stands."""
 
     owner = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
-    payload = PayloadField(required=False)
+    payload = PayloadField(
+        required=False,
+        help_text=(
+            "The handler's input (its JSON Schema: GET /handlers). Fields the schema marks "
+            f'writeOnly are shown as "{secrets.MASK}" (an object of them with each value so); '
+            "send that mask back to keep the stored value, anything else replaces it."
+        ),
+    )
     run_at = AwareDateTimeField(required=False, allow_null=True)
     notify_on = serializers.ListField(
         child=serializers.CharField(),
@@ -132,6 +139,12 @@ class JobSummarySerializer(serializers.ModelSerializer):
             "notify_webhook_secret": {"write_only": True},
         }
 
+    def to_representation(self, job: Job) -> dict:
+        data = super().to_representation(job)
+        if "payload" in data:
+            data["payload"] = secrets.masked(job.handler, data["payload"])
+        return data
+
 
 class JobSerializer(StrictFieldsMixin, JobSummarySerializer):
     """A job in full, with its next few runs. Create, replace and update take this shape."""
@@ -143,6 +156,18 @@ class JobSerializer(StrictFieldsMixin, JobSummarySerializer):
 
     class Meta(JobSummarySerializer.Meta):
         fields = (*JobSummarySerializer.Meta.fields, "upcoming_runs")
+
+    def validate(self, attrs: dict) -> dict:
+        # A client that read the job (secrets masked) and sends it back keeps the secrets.
+        job = self.instance
+        if job is not None and "payload" in attrs:
+            attrs["payload"] = secrets.restored(
+                attrs.get("handler", job.handler),
+                attrs["payload"],
+                stored_handler=job.handler,
+                stored=job.payload,
+            )
+        return attrs
 
     @extend_schema_field(serializers.ListField(child=serializers.DateTimeField()))
     def get_upcoming_runs(self, job: Job) -> list[str]:

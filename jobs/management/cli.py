@@ -3,6 +3,7 @@
 import re
 from datetime import UTC, datetime
 
+from jobs import secrets
 from jobs.models import Execution, Job, Worker
 from jobs.states import ScheduleType
 
@@ -94,7 +95,7 @@ def job_data(job: Job) -> dict:
         "retry_backoff_seconds": job.retry_backoff_seconds,
         "timeout_seconds": job.timeout_seconds,
         "misfire_policy": job.misfire_policy,
-        "payload": job.payload,
+        "payload": secrets.masked(job.handler, job.payload),
         "owner": job.owner.get_username() if job.owner_id else None,
         "next_run_at": iso(job.next_run_at),
         "last_run_at": iso(job.last_run_at),
