@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from django.utils.html import format_html
 
-from jobs import payloads, quotas, schedules
+from jobs import payloads, quotas, schedules, secrets
 from jobs.exceptions import ValidationError
 from jobs.models import (
     DEFAULT_MAX_RETRIES,
@@ -240,6 +240,8 @@ class JobForm(forms.ModelForm):
                 zone = timezone.get_current_timezone()
             self.initial["run_at"] = job.run_at.astimezone(zone).replace(tzinfo=None)
         self.initial.pop("notify_webhook_secret", None)
+        # Secrets never reach the page: shown masked, and a mask left as it is keeps them.
+        self.initial["payload"] = secrets.masked(job.handler, job.payload)
 
     # --- Validation ----------------------------------------------------------------------
 
@@ -295,6 +297,13 @@ class JobForm(forms.ModelForm):
                 fields[name] = empty
         if fields.get("run_at") is not None:
             fields["run_at"] = self.on_job_clock(fields["run_at"], fields.get("timezone"))
+        if not adding and fields.get("payload") is not None:
+            fields["payload"] = secrets.restored(
+                fields.get("handler") or "",
+                fields["payload"],
+                stored_handler=job.handler,
+                stored=job.payload,
+            )
         if not adding and not data.get("notify_webhook_secret"):
             fields["notify_webhook_secret"] = job.notify_webhook_secret
         if data.get("clear_webhook_secret"):

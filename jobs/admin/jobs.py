@@ -7,6 +7,8 @@ job is jobs.policy's call, as in the API; only superusers choose a new job's own
 none, for a job of the scheduler's own): anyone else's new job is theirs.
 """
 
+import json
+
 from django.contrib import admin, messages
 from django.db.models import OuterRef, Subquery, TextField
 from django.db.models.functions import Cast
@@ -15,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from jobs import audit, policy, schedules, services
+from jobs import audit, policy, schedules, secrets, services
 from jobs.describe import describe_schedule
 from jobs.exceptions import SchedulerError
 from jobs.models import SCHEDULE_FIELDS, Execution, Job
@@ -88,6 +90,14 @@ FIELDSETS = (
         },
     ),
 )
+# A page the operator may only read shows each model field as stored; these stand in for
+# the fields that hold secrets: the payload masked (jobs.secrets), the webhook secret as
+# set or not. The secret's "remove" box is the form's alone.
+READ_ONLY_STAND_INS = {
+    "payload": "masked_payload",
+    "notify_webhook_secret": "webhook_secret_set",
+}
+READ_ONLY_LEFT_OUT = frozenset({"clear_webhook_secret"})
 STATE_FIELDSET = (
     "State",
     {
@@ -155,7 +165,13 @@ class JobAdmin(PolicyPermissionsMixin, ObjectActionsMixin, admin.ModelAdmin):
         if not policy.may_view_history(request.user, obj):
             shown = tuple(name for name in state[1]["fields"] if name != "recent_executions")
             state = (state[0], {**state[1], "fields": shown})
-        return (first, *FIELDSETS[1:], state)
+        fieldsets = (first, *FIELDSETS[1:], state)
+        if not self.has_change_permission(request, obj):
+            fieldsets = tuple(
+                (title, {**options, "fields": _read_only_fields(options["fields"])})
+                for title, options in fieldsets
+            )
+        return fieldsets
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
@@ -247,6 +263,15 @@ class JobAdmin(PolicyPermissionsMixin, ObjectActionsMixin, admin.ModelAdmin):
         return format_html_join(
             "", "<div>{} UTC</div>", ((f"{run:%Y-%m-%d %H:%M:%S}",) for run in runs)
         )
+
+    @admin.display(description="payload")
+    def masked_payload(self, job):
+        text = json.dumps(secrets.masked(job.handler, job.payload), indent=2, ensure_ascii=False)
+        return format_html('<pre class="sched-pre">{}</pre>', text)
+
+    @admin.display(description="notify webhook secret")
+    def webhook_secret_set(self, job):
+        return "set (not shown)" if job.notify_webhook_secret else "—"
 
     @admin.display(description="recent executions")
     def recent_executions(self, job):
@@ -365,3 +390,10 @@ def _adopt(form_instance: Job, created: Job) -> None:
         setattr(form_instance, field.attname, getattr(created, field.attname))
     form_instance._state.adding = False
     form_instance._state.db = created._state.db
+
+
+def _read_only_fields(names: tuple) -> tuple:
+    """Return `names` with the fields that hold secrets swapped for their stand-ins."""
+    return tuple(
+        READ_ONLY_STAND_INS.get(name, name) for name in names if name not in READ_ONLY_LEFT_OUT
+    )
