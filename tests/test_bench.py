@@ -52,3 +52,23 @@ def test_peers_smoke_leaves_the_peers_out_and_prints_every_target():
     assert all("= n/a (" in t and "not measured" in t for t in peer_targets), peer_targets
     # The slowest starts, step by step.
     assert "slowest starts, ms by step" in out
+
+
+def test_profile_summary_splits_threads_and_leaves_out_start_up(tmp_path):
+    from bench.profile_drain import summarise
+
+    raw = tmp_path / "raw.txt"
+    loop = "main (manage.py);WorkerProcess._loop (jobs/worker/process.py)"
+    raw.write_text(
+        f"thread (1): MainThread;{loop};claim_due (jobs/engine/outcomes.py);"
+        "Connection.wait (psycopg/connection.py) 30\n"
+        f"thread (1): MainThread;{loop};outcomes_record (jobs/engine/outcomes.py) 10\n"
+        "thread (1): MainThread;main (manage.py);setup (django/__init__.py) 500\n"
+        "thread (2): slot-0;Slots._run (jobs/worker/slots.py);Condition.wait (threading.py) 7\n"
+    )
+    text = summarise(raw, 5)
+    assert "main thread(s): 40 samples" in text  # start-up's 500 left out
+    assert "75.0 %  claim_due (jobs/engine/outcomes.py)" in text
+    assert "25.0 %  outcomes_record (jobs/engine/outcomes.py)" in text
+    assert "slot thread(s): 7 samples" in text
+    assert "100.0 %  Condition.wait (threading.py)" in text
