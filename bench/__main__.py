@@ -11,7 +11,7 @@ import platform
 import sys
 import time
 
-from . import cron, enqueue, latency, peers_bench, scale, throughput, web, workflows
+from . import cron, enqueue, flow, latency, peers_bench, scale, throughput, web, workflows
 from .common import SCALE, BenchDatabase, Figure
 
 BENCHMARKS = {
@@ -19,6 +19,7 @@ BENCHMARKS = {
     "enqueue": enqueue.run,
     "latency": latency.run,
     "scale": scale.run,
+    "flow": flow.run,
     "cron": cron.run,
     "web": web.run,
     "peers": peers_bench.run,
@@ -33,12 +34,15 @@ def machine() -> str:
 
 def print_table(figures: list[Figure]) -> None:
     header = f"{'benchmark':<12} {'figure':<44} {'value':>12} {'baseline':>12} {'ratio':>7}"
-    print(header)
-    print("-" * len(header))
+    print(header + "  baseline is")
+    print("-" * (len(header) + 14))
     for f in figures:
         base = "" if f.baseline is None else f"{f.baseline:,.1f}"
         ratio = "" if f.ratio is None else f"{f.ratio:.2f}"
-        print(f"{f.benchmark:<12} {f.name:<44} {f.value:>9,.1f} {f.unit:<2} {base:>12} {ratio:>7}")
+        print(
+            f"{f.benchmark:<12} {f.name:<44} {f.value:>9,.1f} {f.unit:<2} {base:>12} {ratio:>7}"
+            f"  {f.baseline_name}"
+        )
 
 
 def print_targets(figures: list[Figure]) -> None:

@@ -189,10 +189,10 @@ WITH RECURSIVE setting AS (
         SELECT mine.name, queue.rate_limit, queue.rate_period, state.next_start_at,
             queue.rate_limit IS NOT NULL
                 AND coalesce(state.next_start_at, '-infinity') > setting.now AS paced,
-            queue.concurrency_limit - (
+            CASE WHEN queue.concurrency_limit IS NOT NULL THEN queue.concurrency_limit - (
                 SELECT count(*) FROM jobs_execution AS busy
                 WHERE busy.state = 'running' AND busy.queue = mine.name
-            ) AS concurrency_room
+            ) END AS concurrency_room
         FROM unnest({queues}::text[]) AS mine(name)
         CROSS JOIN setting
         LEFT JOIN jobs_queue AS queue ON queue.name = mine.name
@@ -201,6 +201,7 @@ WITH RECURSIVE setting AS (
             -- a limited queue only when this transaction holds its lock
             AND (queue.concurrency_limit IS NULL AND queue.rate_limit IS NULL
                 OR mine.name = ANY(setting.guarded))
+        OFFSET 0  -- counted once per queue, not once per use of concurrency_room
     ) AS limits
 ), plain AS (
     SELECT due.id, due.queue, due.priority, due.run_after FROM open
@@ -339,17 +340,13 @@ FROM claimed JOIN jobs_job AS job ON job.id = claimed.job_id
 ORDER BY claimed.priority DESC, claimed.run_after, claimed.id;
 
 -- claim_wait --
--- After a claim, in its transaction: the soonest a rate-limited queue of the worker's
--- with due work may start its next, if that is still to come (the worker sleeps until
--- then rather than polling). NULL when no such queue waits.
+-- After a claim, in its transaction: the soonest a rate-limited queue of the worker's may
+-- start its next, if that is still to come (the worker sleeps until then rather than
+-- polling; a queue with nothing due costs it one empty claim). NULL when none waits.
 SELECT min(state.next_start_at) FROM jobs_queue AS queue
 JOIN jobs_queuestate AS state ON state.queue_id = queue.name
 WHERE queue.name = ANY({queues}::text[]) AND queue.rate_limit IS NOT NULL AND NOT queue.paused
-    AND state.next_start_at > clock_timestamp()
-    AND EXISTS (
-        SELECT 1 FROM jobs_execution
-        WHERE state = 'queued' AND queue = queue.name AND run_after <= %(now)s
-    );
+    AND state.next_start_at > clock_timestamp();
 
 -- record_successes --
 -- Mark the executions %(ids)s that %(worker)s still holds succeeded with their %(results)s,

@@ -1,0 +1,151 @@
+"""Flow control: what the limits cost the claim.
+
+- The claim of a queue without limits, as a worker sends it now (claim_guard, claim and
+  claim_wait in one pipelined transaction), beside the single claim statement the engine
+  sent before queues had limits (kept here, whole, as the baseline), on the same rows.
+- The claim of key-less work with 100,000 executions queued behind full keys, beside the
+  same claim with none: rows behind a full key are in an index of their own, and each key
+  costs one probe, so the figure should stay flat. EXPLAIN of the claim is printed.
+"""
+
+import time
+
+import psycopg
+
+from .common import Figure, scaled, summary, use_database
+from .seed import due_noop_jobs, reset
+
+CLAIMS = 50  # timed claims per case, each rolled back so the rows stay as seeded
+BATCH = 10
+KEYS = 20  # full keys the blocked executions wait behind
+
+# The claim as it was before flow control (one statement, no limits), the baseline.
+UNLIMITED_CLAIM = """
+WITH picked AS (
+    SELECT due.id FROM unnest(%(queues)s::text[]) AS queue(name)
+    CROSS JOIN LATERAL (
+        SELECT id, priority, run_after FROM jobs_execution
+        WHERE state = 'queued' AND queue = queue.name AND run_after <= %(now)s
+        ORDER BY priority DESC, run_after, id
+        LIMIT 10
+        FOR UPDATE SKIP LOCKED
+    ) AS due
+    ORDER BY due.priority DESC, due.run_after, due.id
+    LIMIT 10
+), claimed AS (
+    UPDATE jobs_execution AS execution
+    SET state = 'running', worker_id = %(worker)s, started_at = %(now)s
+    FROM picked WHERE execution.id = picked.id
+    RETURNING execution.*
+)
+SELECT claimed.*, job.name, job.handler, job.payload
+FROM claimed JOIN jobs_job AS job ON job.id = claimed.job_id
+"""
+
+
+def block_behind_full_keys(url: str, n: int, worker_id: int) -> None:
+    """Queue `n` keyed executions over KEYS keys of limit 1, each key already running one."""
+    due_noop_jobs(url, n + KEYS)
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            """
+            WITH newest AS (
+                SELECT id FROM jobs_execution
+                WHERE state = 'queued' AND concurrency_key IS NULL
+                ORDER BY id DESC LIMIT %s
+            ), keyed AS (
+                SELECT id, row_number() OVER (ORDER BY id) AS n FROM newest
+            )
+            UPDATE jobs_execution AS e
+            SET concurrency_key = 'customer:' || (keyed.n %% %s), concurrency_limit = 1,
+                state = CASE WHEN keyed.n <= %s THEN 'running' ELSE 'queued' END,
+                started_at = CASE WHEN keyed.n <= %s THEN now() END,
+                worker_id = CASE WHEN keyed.n <= %s THEN %s END
+            FROM keyed WHERE e.id = keyed.id
+            """,
+            [n + KEYS, KEYS, KEYS, KEYS, KEYS, worker_id],
+        )
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE jobs_execution")
+
+
+def time_claims(*, baseline: bool = False) -> list[float]:
+    from django.utils import timezone
+
+    from jobs import engine
+    from jobs.models import Worker
+
+    worker = Worker.objects.get(name="bench")
+    timings = []
+    with engine.connect() as db:
+        for _ in range(CLAIMS):
+            with db.transaction(force_rollback=True):
+                started = time.perf_counter()
+                if baseline:
+                    params = {"worker": worker.pk, "queues": ["default"], "now": timezone.now()}
+                    claimed = db.execute(UNLIMITED_CLAIM, params).fetchall()
+                else:
+                    claimed = engine.executions_claim(
+                        db, worker_id=worker.pk, queues=["default"], limit=BATCH
+                    )
+                timings.append((time.perf_counter() - started) * 1000)
+                assert len(claimed) == BATCH, len(claimed)
+    return timings
+
+
+def explain_claim() -> str:
+    from django.utils import timezone
+
+    from jobs import engine
+    from jobs.engine import queries
+    from jobs.models import Worker
+
+    worker = Worker.objects.get(name="bench")
+    params = {"worker": worker.pk, "queues": ["default"], "limit": BATCH, "now": timezone.now()}
+    with engine.connect() as db, db.transaction(force_rollback=True):
+        guard = queries.QUERIES["claim_guard"]
+        guard_params = {"queues": ["default"], "now": params["now"], "rate_wait_ms": 50}
+        db.execute(guard.text(guard_params), guard_params)
+        claim = queries.QUERIES["claim"]
+        text = claim.text(dict(params))
+        rows = db.execute(f"EXPLAIN (ANALYZE, COSTS OFF) {text}", params).fetchall()
+    return "\n".join(row[0] for row in rows)
+
+
+def run(url: str, *, smoke: bool = False) -> list[Figure]:
+    queued = 1_000 if smoke else scaled(10_000)
+    blocked = 2_000 if smoke else scaled(100_000)
+    reset(url)
+    use_database(url)
+    from jobs.models import Worker
+
+    Worker.objects.create(name="bench", hostname="bench", pid=0, queues=["default"])
+    due_noop_jobs(url, queued)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE jobs_execution")
+    before = summary(time_claims(baseline=True))
+    now = summary(time_claims())
+    block_behind_full_keys(url, blocked, Worker.objects.get(name="bench").pk)
+    behind = summary(time_claims())
+    plan = explain_claim()
+    print(f"\nflow: EXPLAIN ANALYZE of the claim with {blocked:,} behind full keys:\n{plan}\n")
+    return [
+        Figure(
+            "flow",
+            f"claim {BATCH} of an unlimited queue, p50",
+            round(now["p50"], 3),
+            "ms",
+            baseline=round(before["p50"], 3),
+            baseline_name="the claim statement before limits",
+            notes={"p99_ms": round(now["p99"], 3), "workload": f"{queued:,} queued"},
+        ),
+        Figure(
+            "flow",
+            f"claim {BATCH}, {blocked:,} behind full keys, p50",
+            round(behind["p50"], 3),
+            "ms",
+            baseline=round(now["p50"], 3),
+            baseline_name="the same claim with none blocked",
+            notes={"p99_ms": round(behind["p99"], 3), "plan": plan},
+        ),
+    ]
