@@ -10,7 +10,7 @@ none, for a job of the scheduler's own): anyone else's new job is theirs.
 import json
 
 from django.contrib import admin, messages
-from django.db.models import OuterRef, Subquery, TextField
+from django.db.models import F, Func, JSONField, OuterRef, Subquery, TextField, Value
 from django.db.models.functions import Cast
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -234,7 +234,12 @@ class JobAdmin(PolicyPermissionsMixin, ObjectActionsMixin, admin.ModelAdmin):
     def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         if search_term:
-            in_payload = queryset.alias(payload_text=Cast("payload", TextField())).filter(
+            # Secret fields (a handler schema's writeOnly ones) are left out of the text
+            # searched: a search must not confirm a secret it could not show.
+            searched = F("payload")
+            for key in _secret_keys():
+                searched = JSONWithout(searched, Value(key))
+            in_payload = queryset.alias(payload_text=Cast(searched, TextField())).filter(
                 payload_text__icontains=search_term
             )
             results = results | in_payload
@@ -374,6 +379,19 @@ class JobAdmin(PolicyPermissionsMixin, ObjectActionsMixin, admin.ModelAdmin):
         with audit.acting_as(audit.admin_actor(request)):
             for job in queryset:
                 services.job_delete(job=job)
+
+
+class JSONWithout(Func):
+    """A JSON object without one of its keys: PostgreSQL's `jsonb - text`."""
+
+    arg_joiner = " - "
+    template = "(%(expressions)s)"
+    output_field = JSONField()
+
+
+def _secret_keys() -> set[str]:
+    """The top-level payload keys any registered handler's schema marks secret."""
+    return {path[0] for h in all_handlers() for path in secrets.secret_paths(h.name) if path}
 
 
 def change_url(job: Job) -> str:

@@ -94,3 +94,22 @@ def test_a_page_staff_may_only_read_shows_no_secret(client, make_staff, hook_job
     assert "sh4red" not in page
     assert "Authorization" in page  # the payload is there, masked
     assert "set (not shown)" in page
+
+
+def test_the_list_search_does_not_find_a_job_by_its_secret(admin_client, hook_job):
+    def found(term):
+        return admin_client.get("/admin/jobs/job/", {"q": term}).context["cl"].result_count
+
+    assert found("hooks.example.com") == 1  # the payload is searched...
+    assert found("s3cret") == 0  # ...but not its secret fields
+
+
+def test_jobsctl_show_masks_the_secret(hook_job):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("jobsctl", "show", str(hook_job.pk), stdout=out)
+    assert "s3cret" not in out.getvalue()
+    assert secrets.MASK in out.getvalue()

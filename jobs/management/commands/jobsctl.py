@@ -254,7 +254,7 @@ class Command(QueueCommands, BaseCommand):
             ("next run", cli.when(job.next_run_at)),
             ("last run", cli.when(job.last_run_at)),
             ("owner", job.owner.get_username() if job.owner_id else "-"),
-            ("payload", _json_dumps(job.payload, indent=None)),
+            ("payload", _json_dumps(data["payload"], indent=None)),  # secrets masked
         ]
         lines = [f"{label + ':':<10} {value}" for label, value in fields]
         lines += ["", "Latest executions:" if recent else "No executions yet."]
