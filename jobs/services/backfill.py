@@ -9,7 +9,7 @@ nothing the second time.
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -22,6 +22,9 @@ from ..states import ScheduleType
 from .deadlocks import retried_on_deadlock
 from .jobs import lock_job
 
+# Where a backfill may start: before it, dates leave the range time zones (and Python's
+# datetimes, a microsecond before year 1) can be computed in.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 # How far past the limit a cron range is counted, so the refusal can say how many it holds
 # without evaluating a year of every-second runs.
 COUNT_BEYOND_LIMIT = 10
@@ -45,7 +48,9 @@ class TooManyOccurrences(Exception):
 def backfill_range_errors(start: datetime, end: datetime, *, now: datetime) -> dict:
     """Return field -> messages for a range that cannot be backfilled (empty when it can)."""
     errors: dict[str, list[str]] = {}
-    if start > end:
+    if start < EARLIEST:
+        errors["start"] = ["Backfill starts in 1970 or later."]
+    elif start > end:
         errors["end"] = ["The range is reversed: end is before start."]
     elif end > now:
         errors["end"] = [

@@ -172,6 +172,7 @@ def test_the_limit_is_a_setting(alice, make_job, settings):
         ({"start": "2026-11-01T00:00:00Z"}, "end"),
         ({"start": "yesterday", "end": "2026-11-01T00:00:00Z"}, "start"),
         ({"start": "2026-11-01T00:00:00Z", "end": 5}, "end"),
+        ({"start": "0001-01-01T00:00:00Z", "end": "2000-01-01T00:00:00Z"}, "start"),
     ],
 )
 def test_bad_fields_are_refused_by_name(alice, make_job, body, field):
