@@ -24,7 +24,8 @@ def run_bench(name: str, **env: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize(
-    "name", ["throughput", "enqueue", "latency", "scale", "cron", "web", "peers"]
+    "name",
+    ["throughput", "enqueue", "latency", "scale", "cron", "web", "peers", "flow", "workflows"],
 )
 def test_benchmark_runs_in_smoke_size_and_prints_its_figures(name):
     result = run_bench(name)
