@@ -74,9 +74,7 @@ def test_the_list_shows_the_schedule_in_words_and_the_last_outcome(
         ("q=seconds", "resting", "hourly"),  # words of the payload
     ],
 )
-def test_filters_and_search_narrow_the_list(
-    admin_client, make_job, settings, query, shown, hidden
-):
+def test_filters_and_search_narrow_the_list(admin_client, make_job, settings, query, shown, hidden):
     from jobs.services import job_pause
 
     settings.QUOTA_QUEUES = ["default", "slow"]  # alice's jobs use both
