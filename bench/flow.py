@@ -101,7 +101,13 @@ def explain_claim() -> str:
     from jobs.models import Worker
 
     worker = Worker.objects.get(name="bench")
-    params = {"worker": worker.pk, "queues": ["default"], "limit": BATCH, "now": timezone.now()}
+    params = {
+        "worker": worker.pk,
+        "queues": ["default"],
+        "limit": BATCH,
+        "free": BATCH,
+        "now": timezone.now(),
+    }
     with engine.connect() as db, db.transaction(force_rollback=True):
         guard = queries.QUERIES["claim_guard"]
         guard_params = {"queues": ["default"], "now": params["now"], "rate_wait_ms": 50}

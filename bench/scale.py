@@ -34,7 +34,13 @@ def time_claims() -> tuple[list[float], str]:
                 timings.append((time.perf_counter() - started) * 1000)
                 assert len(claimed) == BATCH
         claim = queries.QUERIES["claim"]
-        params = {"worker": worker.pk, "queues": ["default"], "limit": BATCH, "now": None}
+        params = {
+            "worker": worker.pk,
+            "queues": ["default"],
+            "limit": BATCH,
+            "free": BATCH,
+            "now": None,
+        }
         rows = db.execute(f"EXPLAIN {claim.text(params)}", params).fetchall()
     return timings, "\n".join(row[0] for row in rows)
 

@@ -59,14 +59,19 @@ class Claim:
     next_start_at: datetime | None
 
 
-def executions_claim(conn, *, worker_id: int, queues: list[str], limit: int) -> list:
+def executions_claim(
+    conn, *, worker_id: int, queues: list[str], limit: int, batch: int | None = None
+) -> list:
     """Mark up to `limit` due executions of `queues` running for the worker and return them
     (ExecutionRow, with their jobs), highest priority then oldest first, within the queues'
-    and keys' limits."""
-    return claim_due(conn, worker_id=worker_id, queues=queues, limit=limit).executions
+    and keys' limits. `batch` (at least `limit`) is the most it ever claims at once: the
+    statement is written for it, so claims of any `limit` up to it share one plan."""
+    return claim_due(conn, worker_id=worker_id, queues=queues, limit=limit, batch=batch).executions
 
 
-def claim_due(conn, *, worker_id: int, queues: list[str], limit: int) -> Claim:
+def claim_due(
+    conn, *, worker_id: int, queues: list[str], limit: int, batch: int | None = None
+) -> Claim:
     """Claim as executions_claim does, and say when a rate-limited queue may start next.
 
     Three statements in one transaction (claim_guard takes the locks, claim counts and
@@ -79,7 +84,15 @@ def claim_due(conn, *, worker_id: int, queues: list[str], limit: int) -> Claim:
     with conn.cursor(row_factory=execution_rows) as cursor, conn.cursor() as wait:
         with conn.pipeline(), conn.transaction():
             queries.run(cursor, "claim_guard", queues=queues, now=now, rate_wait_ms=RATE_WAIT_MS)
-            queries.run(cursor, "claim", worker=worker_id, queues=queues, limit=limit, now=now)
+            queries.run(
+                cursor,
+                "claim",
+                worker=worker_id,
+                queues=queues,
+                limit=max(batch or limit, limit),
+                free=limit,
+                now=now,
+            )
             queries.run(wait, "claim_wait", queues=queues, now=now)
         return Claim(cursor.fetchall(), wait.fetchone()[0])
 

@@ -172,7 +172,9 @@ SELECT set_config('jobs.claim_guarded',
 -- key's room the same for the key; a rate-limited queue starts at most one per claim, not
 -- before its next start time (see booked). `started_at` is the database's
 -- clock once the locks are held. Rows locked past the limits are let go at commit. The
--- limit and the queues are written into the statement, so one plan is kept per worker.
+-- worker's batch ({limit}, its concurrency) and queues are written into the statement, and
+-- only its free slots (%(free)s) are bound, so one text is prepared and planned once per
+-- worker however many slots are free.
 WITH RECURSIVE setting AS (
     SELECT current_setting('jobs.claim_guarded')::text[] AS guarded,
         current_setting('jobs.claim_keyed')::boolean AS keyed,
@@ -265,7 +267,7 @@ WITH RECURSIVE setting AS (
     JOIN open ON open.name = ranked.queue
     WHERE open.room IS NULL OR ranked.nth <= open.room
     ORDER BY ranked.priority DESC, ranked.run_after, ranked.id
-    LIMIT {limit}
+    LIMIT least({limit}, %(free)s)
 ), claimed AS (
     UPDATE jobs_execution AS execution
     SET state = 'running', worker_id = %(worker)s, started_at = setting.now

@@ -240,7 +240,11 @@ class WorkerProcess:
         if free <= 0 or self.stopping.is_set() or self._held_by_abandoned():
             return 0, False
         claim = engine.claim_due(
-            self.db(), worker_id=self.worker_id, queues=self.queues, limit=free
+            self.db(),
+            worker_id=self.worker_id,
+            queues=self.queues,
+            limit=free,
+            batch=self.concurrency,
         )
         self.next_start = claim.next_start_at
         claimed = claim.executions

@@ -180,7 +180,13 @@ def test_a_tick_that_drains_the_queue_does_not_claim_again_at_once():
 def explain_claim(db, worker, *, generic: bool) -> str:
     """The plan PostgreSQL runs for the claim (its generic plan, as a prepared statement
     settles on, with `generic`)."""
-    params = {"worker": worker.pk, "queues": ["default"], "limit": 10, "now": timezone.now()}
+    params = {
+        "worker": worker.pk,
+        "queues": ["default"],
+        "limit": 10,
+        "free": 10,
+        "now": timezone.now(),
+    }
     claim = queries.QUERIES["claim"]
     with db.transaction():
         db.execute("SET LOCAL enable_seqscan = off")
@@ -243,3 +249,14 @@ def test_recording_successes_is_one_statement_for_any_batch(db, worker):
     assert [stored[e.id] for e in claimed] == [results[0]] + [results[1]] * 4
     assert set(Execution.objects.values_list("state", flat=True)) == {ExecutionState.SUCCEEDED}
     assert set(Job.objects.values_list("state", flat=True)) == {"completed"}
+
+
+def test_claims_of_any_number_of_free_slots_share_one_prepared_plan(db, worker):
+    # A worker's free slots change from claim to claim; its batch (its concurrency) does not.
+    services.jobs_create_many(handler="noop", payloads=[{}] * 500)
+    for n in range(db.prepare_threshold + 10):
+        engine.executions_claim(
+            db, worker_id=worker.pk, queues=["default"], limit=1 + n % 4, batch=4
+        )
+    [(generic_plans, _)] = prepared_claims(db)
+    assert generic_plans > 0
