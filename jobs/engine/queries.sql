@@ -319,7 +319,10 @@ WITH RECURSIVE setting AS (
             OR EXISTS (SELECT 1 FROM keyed WHERE keyed.queue = open.name)
     ) AS booking
     CROSS JOIN setting
-    WHERE started OR held_concurrency + held_rate + held_key > 0
+    WHERE (started OR held_concurrency + held_rate + held_key > 0)
+        -- a queue a job was moved to after its enqueue may have no row: no limits of its
+        -- own to keep the books of
+        AND EXISTS (SELECT 1 FROM jobs_queue WHERE jobs_queue.name = booking.name)
     ON CONFLICT (queue_id) DO UPDATE SET
         next_start_at = coalesce(excluded.next_start_at, state.next_start_at),
         held_concurrency = state.held_concurrency + excluded.held_concurrency,

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from jobs import engine, services, signals
-from jobs.models import Execution, Job, Worker
+from jobs.models import Execution, Job, Queue, Worker
 from jobs.states import ErrorCode, ExecutionState, JobState
 from tests.conftest import database_url
 
@@ -383,3 +383,15 @@ def test_materialising_a_batch_costs_the_same_two_statements_for_any_size(db):
     assert len(db.statements) == 2
     assert Execution.objects.filter(state=ExecutionState.QUEUED).count() == 30
     assert not Job.objects.filter(next_run_at__lte=timezone.now()).exists()
+
+
+def test_a_claim_held_back_by_a_full_key_in_a_queue_without_a_row_claims_nothing(db, worker):
+    # A job moved to a queue after its enqueue may leave that queue without a row; the
+    # claim's bookkeeping of held-back keys must not then fail the whole claim.
+    services.jobs_create_many(
+        handler="noop", payloads=[{}, {}], concurrency_key="account:7", concurrency_limit=1
+    )
+    [first] = engine.executions_claim(db, worker_id=worker.pk, queues=["default"], limit=2)
+    Queue.objects.filter(name="default").delete()
+    assert engine.executions_claim(db, worker_id=worker.pk, queues=["default"], limit=2) == []
+    assert Execution.objects.get(pk=first.id).state == ExecutionState.RUNNING
