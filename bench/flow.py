@@ -110,7 +110,11 @@ def explain_claim() -> str:
     }
     with engine.connect() as db, db.transaction(force_rollback=True):
         guard = queries.QUERIES["claim_guard"]
-        guard_params = {"queues": ["default"], "now": params["now"], "rate_wait_ms": 50}
+        guard_params = {
+            "queues": ["default"],
+            "now": params["now"],
+            "rate_wait_ms": engine.RATE_WAIT_MS,
+        }
         db.execute(guard.text(guard_params), guard_params)
         claim = queries.QUERIES["claim"]
         text = claim.text(dict(params))

@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from jobs.models import Execution, Job
 from jobs.states import ExecutionState
@@ -128,7 +129,8 @@ def test_an_operator_retries_a_dead_execution(page, staff_user, make_job, make_e
 
     page.goto("/admin/jobs/execution/")
     page.click("text=Dead letters")
-    assert "flaky export" in page.inner_text("#result_list")
+    # The filter is a navigation: wait for its page, not the one it left.
+    expect(page.locator("#result_list")).to_contain_text("flaky export")
     page.click(f"#result_list a[href*='/execution/{dead.pk}/change/']")
     assert "the export server refused" in page.inner_text(".field-error_display pre")
     page.click("button[value=retry]")
