@@ -123,26 +123,27 @@ LIMIT 1;
 
 -- claim_guard --
 -- The first statement of a claim's transaction: it takes the locks the claim's limits
--- rely on, and leaves what it took in transaction settings the claim reads. It
--- key-share-locks the rows of the worker's queues that are not paused, so a pause or a
--- limit change (which locks the row for update) waits for the claims under way, and
--- claims begun after it see it. Each queue with a concurrency or rate limit is locked
--- (an advisory lock) for the rest of the transaction: claims of a limited queue run one at
--- a time, each in a transaction that sees what the one before it committed. Keyed claims
--- share one such lock (a key may span queues), taken only when keyed work is due. Queues
--- are locked in name order, keyed claims after them, so two claims never wait on each
--- other in a circle.
-WITH mine AS (
-    SELECT name, concurrency_limit IS NOT NULL OR rate_limit IS NOT NULL AS limited
-    FROM jobs_queue
-    WHERE name = ANY({queues}::text[]) AND NOT paused
+-- rely on, and leaves what it took in transaction settings the claim reads. It takes a
+-- shared advisory lock per queue of the worker's: a pause or a limit change takes it
+-- exclusively (lock_queue), so it waits for the claims under way, and the claims begun
+-- after it wait for its commit and see it (shared locks live in memory: no row is
+-- written). Each queue with a concurrency or rate limit also takes its claim lock, alone:
+-- claims of a limited queue run one at a time, each in a transaction that sees what the
+-- one before it committed. Keyed claims share one such lock (a key may span queues),
+-- taken only when keyed work is due. Locks are taken in name order, keyed claims last, so
+-- two claims never wait on each other in a circle.
+WITH shared AS (
+    SELECT name,
+        pg_advisory_xact_lock_shared(hashtextextended('jobs_queue ' || name, 0))::text
+    FROM unnest({queues}::text[]) AS mine(name)
     ORDER BY name
-    FOR KEY SHARE
 ), guarded AS (
-    SELECT name, CASE WHEN limited
-        THEN pg_advisory_xact_lock(hashtextextended('jobs_queue ' || name, 0))::text END
-    FROM mine
-    WHERE limited
+    SELECT queue.name,
+        pg_advisory_xact_lock(hashtextextended('jobs_queue claim ' || queue.name, 0))::text
+    FROM shared JOIN jobs_queue AS queue ON queue.name = shared.name
+    WHERE NOT queue.paused
+        AND (queue.concurrency_limit IS NOT NULL OR queue.rate_limit IS NOT NULL)
+    ORDER BY queue.name
 ), keyed AS (
     SELECT pg_advisory_xact_lock(hashtextextended('jobs_queue keys', 0))::text
     WHERE EXISTS (
@@ -151,7 +152,9 @@ WITH mine AS (
             AND queue = ANY({queues}::text[]) AND run_after <= %(now)s
     )
 )
-SELECT set_config('jobs.claim_guarded',
+-- The columns are evaluated left to right: the shared locks, the claim locks, keys last.
+SELECT (SELECT count(*) FROM shared) AS queues,
+    set_config('jobs.claim_guarded',
         coalesce((SELECT array_agg(name ORDER BY name) FROM guarded), '{{}}')::text, true),
     set_config('jobs.claim_keyed', (EXISTS (SELECT 1 FROM keyed))::text, true),
     -- A rate-limited queue whose next start is a few milliseconds away waits for it here,
@@ -231,26 +234,38 @@ WITH RECURSIVE setting AS (
             AND concurrency_key > key.name
     )
     FROM key WHERE key.name IS NOT NULL
-), keyed AS (
-    -- Each key's next in line, as many as its limit leaves room for (the limit of the
-    -- first in line: jobs that share a key are meant to share its limit).
-    SELECT due.id, due.queue, due.priority, due.run_after, due.concurrency_key,
-        due.concurrency_limit - busy.running AS room
+), key_room AS (
+    -- Each key's room: the limit of its next in line (jobs that share a key are meant to
+    -- share its limit) less what runs under it now, across every queue.
+    SELECT key.queue, key.name, head.concurrency_limit - busy.running AS room
     FROM key
+    CROSS JOIN LATERAL (
+        SELECT concurrency_limit FROM jobs_execution
+        WHERE state = 'queued' AND concurrency_key = key.name AND queue = key.queue
+            AND run_after <= %(now)s
+        ORDER BY priority DESC, run_after, id
+        LIMIT 1
+    ) AS head
     CROSS JOIN LATERAL (
         SELECT count(*) AS running FROM jobs_execution
         WHERE state = 'running' AND concurrency_key = key.name
     ) AS busy
+    WHERE key.name IS NOT NULL
+), keyed AS (
+    -- As many of each key's next in line as its room allows: a full key's rows are not
+    -- read, let alone locked.
+    SELECT due.id, due.queue, due.priority, due.run_after, due.concurrency_key, key_room.room
+    FROM key_room
     CROSS JOIN LATERAL (
-        SELECT id, queue, priority, run_after, concurrency_key, concurrency_limit
+        SELECT id, queue, priority, run_after, concurrency_key
         FROM jobs_execution
-        WHERE state = 'queued' AND concurrency_key = key.name AND queue = key.queue
-            AND run_after <= %(now)s
+        WHERE state = 'queued' AND concurrency_key = key_room.name
+            AND queue = key_room.queue AND run_after <= %(now)s
         ORDER BY priority DESC, run_after, id
-        LIMIT {limit}
+        LIMIT least({limit}, key_room.room)
         FOR UPDATE SKIP LOCKED
     ) AS due
-    WHERE key.name IS NOT NULL
+    WHERE key_room.room > 0
 ), within_keys AS (
     SELECT id, queue, priority, run_after FROM (
         SELECT keyed.*, row_number() OVER (
@@ -296,7 +311,7 @@ WITH RECURSIVE setting AS (
             (due.waiting AND coalesce(open.concurrency_room, 1) <= 0)::int AS held_concurrency,
             (due.waiting AND open.paced)::int AS held_rate,
             EXISTS (
-                SELECT 1 FROM keyed WHERE keyed.queue = open.name AND keyed.room <= 0
+                SELECT 1 FROM key_room WHERE key_room.queue = open.name AND key_room.room <= 0
             )::int AS held_key
         FROM open
         CROSS JOIN LATERAL (
@@ -316,7 +331,7 @@ WITH RECURSIVE setting AS (
             ) AS waiting
         ) AS due
         WHERE open.rate_limit IS NOT NULL OR open.concurrency_room IS NOT NULL
-            OR EXISTS (SELECT 1 FROM keyed WHERE keyed.queue = open.name)
+            OR EXISTS (SELECT 1 FROM key_room WHERE key_room.queue = open.name)
     ) AS booking
     CROSS JOIN setting
     WHERE (started OR held_concurrency + held_rate + held_key > 0)
@@ -352,6 +367,12 @@ SELECT min(state.next_start_at) FROM jobs_queue AS queue
 JOIN jobs_queuestate AS state ON state.queue_id = queue.name
 WHERE queue.name = ANY({queues}::text[]) AND queue.rate_limit IS NOT NULL AND NOT queue.paused
     AND state.next_start_at > clock_timestamp();
+
+-- lock_queue --
+-- A pause, resume or limit change of %(name)s, first in its transaction: waits for the
+-- claims of the queue under way (they hold the lock shared: claim_guard) and holds back
+-- new ones until it commits.
+SELECT pg_advisory_xact_lock(hashtextextended('jobs_queue ' || %(name)s, 0));
 
 -- record_successes --
 -- Mark the executions %(ids)s that %(worker)s still holds succeeded with their %(results)s,

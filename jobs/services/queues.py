@@ -1,16 +1,16 @@
 """The operations on queues: pause, resume, and set their fleet-wide limits.
 
-Each takes the queue's row for update first. Claims key-share-lock the rows of the queues
-they read (queries.sql: claim_guard), so the change waits for the claims under way to
+Each takes the queue's lock exclusively first. Claims hold it shared while they claim
+(queries.sql: claim_guard, lock_queue), so the change waits for the claims under way to
 commit, and every claim that starts after it sees it: once a pause commits, nothing of the
 queue starts. A queue any job names can be configured; its row is made on first use.
 """
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from .. import audit
-from ..engine import wakeup
+from ..engine import queries, wakeup
 from ..exceptions import ValidationError
 from ..models import INT_MAX, Execution, Job, Queue
 
@@ -34,6 +34,8 @@ def queue_exists(name: str) -> bool:
 def _locked(name: str) -> Queue:
     if not queue_exists(name):
         raise QueueNotFound(name)
+    with connection.cursor() as cursor:
+        queries.run(cursor, "lock_queue", name=name)  # waits for the claims under way
     now = timezone.now()
     Queue.objects.get_or_create(name=name, defaults={"created_at": now, "updated_at": now})
     return Queue.objects.select_for_update().get(name=name)
