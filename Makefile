@@ -56,7 +56,7 @@ test: $(STAMP)
 	@bash tests/install_browser.sh
 	@$(BIN)/python -c 'import django, sys; \
 		print(f"tests: Django {django.get_version()} on Python {sys.version.split()[0]}")'
-	$(BIN)/python -m tests.pgserver -- $(BIN)/python -m pytest -n $(TEST_PROCESSES) $(PYTEST_ARGS)
+	$(BIN)/python -m tests.pgserver -- $(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist worksteal $(PYTEST_ARGS)
 
 test-django6:
 	@test -n "$(DJANGO6_PYTHON)" || { echo "make test-django6: no Python 3.12 found" \

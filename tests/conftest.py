@@ -15,14 +15,6 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items):
-    """The slow tests first, in their order otherwise (after pytest-django's own sort).
-    xdist hands tests out in this order, so the long ones start early and the short ones
-    fill the gaps, instead of one long test running alone at the end of the run."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 @pytest.fixture
 def user(django_user_model):
     return django_user_model.objects.create_user(username="alice", password="pw-alice-123")
