@@ -2,7 +2,9 @@
 
 - The claim of a queue without limits, as a worker sends it now (claim_guard, claim and
   claim_wait in one pipelined transaction), beside the single claim statement the engine
-  sent before queues had limits (kept here, whole, as the baseline), on the same rows.
+  sent before queues had limits (kept here, whole, as the baseline), on the same rows and
+  on the index it was written for (made for its run, then dropped: today's claim index
+  leaves keyed rows out, so the old statement cannot use it).
 - The claim of key-less work with 100,000 executions queued behind 20 full keys, beside the
   same 20 full keys with one waiting each: rows behind a full key are in an index of their
   own and never read, and each key costs a few probes, so the figure should stay flat
@@ -20,7 +22,12 @@ CLAIMS = 60  # timed claims per case; each one's rows are put back, untimed
 BATCH = 10
 KEYS = 20  # full keys the blocked executions wait behind
 
-# The claim as it was before flow control (one statement, no limits), the baseline.
+# The claim as it was before flow control (one statement, no limits), the baseline, and
+# the index it was written for.
+PRE_LIMITS_INDEX = """
+CREATE INDEX bench_pre_limits_claim_idx ON jobs_execution (queue, priority DESC, run_after, id)
+WHERE state = 'queued'
+"""
 UNLIMITED_CLAIM = """
 WITH picked AS (
     SELECT due.id FROM unnest(%(queues)s::text[]) AS queue(name)
@@ -145,7 +152,11 @@ def run(url: str, *, smoke: bool = False) -> list[Figure]:
     due_noop_jobs(url, queued)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE jobs_execution")
-    before = summary(time_claims(baseline=True))
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(PRE_LIMITS_INDEX)
+        conn.execute("ANALYZE jobs_execution")
+        before = summary(time_claims(baseline=True))
+        conn.execute("DROP INDEX bench_pre_limits_claim_idx")
     now = summary(time_claims())
     bench_worker = Worker.objects.get(name="bench").pk
     fill_keys(url, 2 * KEYS, bench_worker, running=True)  # each key full, one waiting
@@ -161,7 +172,7 @@ def run(url: str, *, smoke: bool = False) -> list[Figure]:
             round(now["p50"], 3),
             "ms",
             baseline=round(before["p50"], 3),
-            baseline_name="the claim statement before limits",
+            baseline_name="the claim statement and index before limits",
             notes={"p99_ms": round(now["p99"], 3), "workload": f"{queued:,} queued"},
         ),
         Figure(
