@@ -47,11 +47,11 @@ def backoff_seconds(*, base: int, attempt: int, cap: int | None = None) -> float
 
 # How early a worker wakes for a rate-limited queue's next start: the claim waits out the
 # rest under the queue's lock, so starts keep to the rate's schedule (queries.sql:
-# claim_guard). A worker late by more than this and the rate's slack loses the time for
-# good; on a loaded host wake-ups run tens of milliseconds late (at 50 ms a limit of 20 a
-# second reached 17.9 under the test suite's load, at 150 ms 18.9-19.4). The price: a
-# worker may wait this long in a claim, so its other queues' claims wait with it.
-RATE_WAIT_MS = 150
+# claim_guard). A start later than that (a loaded host wakes tens of milliseconds late) is
+# made up by the next ones if it is late by less than a fifth of the period (queries.sql:
+# claim, booked). The price: a worker may wait this long in a claim, so its other queues'
+# claims wait with it.
+RATE_WAIT_MS = 50
 
 
 @dataclass(frozen=True)

@@ -192,8 +192,14 @@ WITH RECURSIVE setting AS (
         END AS room
     FROM (
         SELECT mine.name, queue.rate_limit, queue.rate_period, state.next_start_at,
-            queue.rate_limit IS NOT NULL
-                AND coalesce(state.next_start_at, '-infinity') > setting.now AS paced,
+            coalesce(state.recent_starts, '{{}}') AS recent_starts,
+            -- not before the schedule's next start, nor while the period's window is full
+            -- (the window checked too: a limit lowered since the last start may have filled it)
+            queue.rate_limit IS NOT NULL AND (
+                coalesce(state.next_start_at, '-infinity') > setting.now
+                OR coalesce(state.recent_starts[queue.rate_limit]
+                    > setting.now - make_interval(secs => queue.rate_period), false)
+            ) AS paced,
             CASE WHEN queue.concurrency_limit IS NOT NULL THEN queue.concurrency_limit - (
                 SELECT count(*) FROM jobs_execution AS busy
                 WHERE busy.state = 'running' AND busy.queue = mine.name
@@ -294,31 +300,46 @@ WITH RECURSIVE setting AS (
     -- that started one gets its next start time; and a claim that found due work held
     -- back by a limit counts it, by kind (for /metrics).
     INSERT INTO jobs_queuestate AS state (
-        queue_id, next_start_at, held_concurrency, held_rate, held_key
+        queue_id, next_start_at, recent_starts, held_concurrency, held_rate, held_key
     )
-    -- The rate's schedule is a cell-rate algorithm: one start every `spacing`, a start up
-    -- to `slack` late not delaying the next. With n starts per period p, spacing is
-    -- p / (n - a) and slack a * spacing (a = min(0.5, n / 10)): starts 1..k in any span
-    -- shorter than p satisfy (k - 1) * spacing < p + slack, so k <= n, and a worker late
-    -- by less than the slack loses nothing.
-    SELECT name, CASE WHEN started
-            THEN greatest(coalesce(next_start_at, '-infinity'), setting.now - slack) + spacing
-        END, held_concurrency, held_rate, held_key
+    -- The rate's schedule: one start every period / limit. A start late by up to a fifth
+    -- of the period keeps its place, so the next ones come sooner and the time is made up
+    -- (a later one begins a new schedule: no burst after a quiet spell). What keeps it exact
+    -- is the window: the queue's starts of the last period are kept, newest first, and the
+    -- next start waits until the limit-th newest is a period old, so no span shorter than
+    -- the period ever holds more than the limit, however the schedule made up lost time.
+    SELECT name, next_start_at, recent_starts, held_concurrency, held_rate, held_key
     FROM (
-        SELECT open.name, open.next_start_at, pace.spacing, pace.spacing * pace.share AS slack,
-            open.rate_limit IS NOT NULL
-                AND EXISTS (SELECT 1 FROM picked WHERE picked.queue = open.name) AS started,
+        SELECT open.name, pace.started,
+            CASE WHEN started THEN greatest(
+                CASE WHEN open.next_start_at >= setting.now - pace.catch_up
+                    THEN open.next_start_at ELSE setting.now
+                END + pace.spacing,
+                recent.starts[open.rate_limit] + pace.period
+            ) END AS next_start_at,
+            CASE WHEN started THEN recent.starts ELSE open.recent_starts END AS recent_starts,
             (due.waiting AND coalesce(open.concurrency_room, 1) <= 0)::int AS held_concurrency,
             (due.waiting AND open.paced)::int AS held_rate,
             EXISTS (
                 SELECT 1 FROM key_room WHERE key_room.queue = open.name AND key_room.room <= 0
             )::int AS held_key
         FROM open
+        CROSS JOIN setting
         CROSS JOIN LATERAL (
-            SELECT make_interval(secs => open.rate_period::float8
-                    / (open.rate_limit - least(0.5, open.rate_limit / 10.0))) AS spacing,
-                least(0.5, open.rate_limit / 10.0) AS share
+            SELECT open.rate_limit IS NOT NULL
+                AND EXISTS (SELECT 1 FROM picked WHERE picked.queue = open.name) AS started,
+                make_interval(secs => open.rate_period) AS period,
+                make_interval(secs => open.rate_period::float8 / open.rate_limit) AS spacing,
+                make_interval(secs => open.rate_period / 5.0) AS catch_up
         ) AS pace
+        CROSS JOIN LATERAL (
+            SELECT ARRAY(
+                SELECT start FROM unnest(open.recent_starts || setting.now) AS start
+                WHERE start > setting.now - pace.period
+                ORDER BY start DESC
+                LIMIT open.rate_limit
+            ) AS starts
+        ) AS recent
         CROSS JOIN LATERAL (
             SELECT EXISTS (
                 SELECT 1 FROM jobs_execution
@@ -333,13 +354,13 @@ WITH RECURSIVE setting AS (
         WHERE open.rate_limit IS NOT NULL OR open.concurrency_room IS NOT NULL
             OR EXISTS (SELECT 1 FROM key_room WHERE key_room.queue = open.name)
     ) AS booking
-    CROSS JOIN setting
     WHERE (started OR held_concurrency + held_rate + held_key > 0)
         -- a queue a job was moved to after its enqueue may have no row: no limits of its
         -- own to keep the books of
         AND EXISTS (SELECT 1 FROM jobs_queue WHERE jobs_queue.name = booking.name)
     ON CONFLICT (queue_id) DO UPDATE SET
         next_start_at = coalesce(excluded.next_start_at, state.next_start_at),
+        recent_starts = excluded.recent_starts,
         held_concurrency = state.held_concurrency + excluded.held_concurrency,
         held_rate = state.held_rate + excluded.held_rate,
         held_key = state.held_key + excluded.held_key
@@ -363,10 +384,15 @@ ORDER BY claimed.priority DESC, claimed.run_after, claimed.id;
 -- After a claim, in its transaction: the soonest a rate-limited queue of the worker's may
 -- start its next, if that is still to come (the worker sleeps until then rather than
 -- polling; a queue with nothing due costs it one empty claim). NULL when none waits.
-SELECT min(state.next_start_at) FROM jobs_queue AS queue
-JOIN jobs_queuestate AS state ON state.queue_id = queue.name
-WHERE queue.name = ANY({queues}::text[]) AND queue.rate_limit IS NOT NULL AND NOT queue.paused
-    AND state.next_start_at > clock_timestamp();
+SELECT min(next_start) FROM (
+    SELECT greatest(state.next_start_at, state.recent_starts[queue.rate_limit]
+            + make_interval(secs => queue.rate_period)) AS next_start
+    FROM jobs_queue AS queue
+    JOIN jobs_queuestate AS state ON state.queue_id = queue.name
+    WHERE queue.name = ANY({queues}::text[]) AND queue.rate_limit IS NOT NULL
+        AND NOT queue.paused
+) AS limited
+WHERE next_start > clock_timestamp();
 
 -- lock_queue --
 -- A pause, resume or limit change of %(name)s, first in its transaction: waits for the

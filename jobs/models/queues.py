@@ -6,6 +6,7 @@ the limits; the engine keeps its own bookkeeping (the rate's schedule, the claim
 of limit held back) in QueueState, written only by claims holding the queue's lock.
 """
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now as utcnow
@@ -53,6 +54,10 @@ class QueueState(models.Model):
     )
     # The rate limit's schedule: no start before this instant (one every period / limit).
     next_start_at = models.DateTimeField(null=True, blank=True)
+    # The starts of the last rate_period, newest first, at most rate_limit of them: the
+    # next start waits until the oldest of them is a period old, so no window of the
+    # period ever holds more than the limit, however the schedule made up for late starts.
+    recent_starts = ArrayField(models.DateTimeField(), default=list, blank=True)
     # Claims that found due work held back, by what held it: counters for /metrics.
     held_concurrency = models.BigIntegerField(default=0)
     held_rate = models.BigIntegerField(default=0)
