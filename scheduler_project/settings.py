@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",  # ArrayField (the rate limit's recent starts)
     "rest_framework",
     "django_filters",
     "drf_spectacular",
