@@ -1,10 +1,11 @@
 """The engine: every statement the worker and the enqueue path run, in queries.sql.
 
 The worker runs them on connections of its own (connection.connect); the web runs the
-enqueue path on Django's cursor. Each module is one stage: materialise, outcomes (claim and
-complete), lease (heartbeat, rescue, release), enqueue, notifications.
+enqueue path on Django's cursor. Each module is one stage: materialise, claim, outcomes
+(complete), lease (heartbeat, rescue, release), enqueue, notifications.
 """
 
+from .claim import RATE_WAIT_MS, Claim, claim_due, executions_claim
 from .connection import connect
 from .enqueue import jobs_insert
 from .lease import (
@@ -16,13 +17,9 @@ from .lease import (
 )
 from .materialise import job_queue_due, jobs_materialise, next_job_due, occurrences_due
 from .outcomes import (
-    RATE_WAIT_MS,
-    Claim,
     Outcome,
     backoff_seconds,
-    claim_due,
     execution_fail,
-    executions_claim,
     log_fields,
     next_attempt_queue,
     outcomes_record,

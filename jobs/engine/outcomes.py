@@ -1,4 +1,4 @@
-"""Claim and complete: what a worker takes, and how each attempt it ran is recorded.
+"""Complete: how each attempt a worker ran is recorded.
 
 Every state change is a conditional UPDATE on the worker's own connection (queries.sql), so
 a late writer (a worker whose lease lapsed, a second rescuer) changes nothing. Django
@@ -19,7 +19,7 @@ from .. import conf, signals
 from ..models import Execution, Job
 from ..states import ErrorCode, ExecutionState, JobState, job_allows
 from . import notifications, queries, workflows
-from .rows import ExecutionRow, execution_rows
+from .rows import ExecutionRow
 
 logger = logging.getLogger("jobs.engine")
 
@@ -43,61 +43,6 @@ def backoff_seconds(*, base: int, attempt: int, cap: int | None = None) -> float
     cap = conf.RETRY_BACKOFF_MAX_SECONDS if cap is None else cap
     nominal = min(cap, base * 2 ** (attempt - 1))
     return min(cap, nominal * (1 + random.random() / 4))
-
-
-# How early a worker wakes for a rate-limited queue's next start: the claim waits out the
-# rest under the queue's lock, so starts keep to the rate's schedule (queries.sql:
-# claim_guard). A start later than that (a loaded host wakes tens of milliseconds late) is
-# made up by the next ones if it is late by less than a fifth of the period (queries.sql:
-# claim, booked). The price: a worker may wait this long in a claim, so its other queues'
-# claims wait with it.
-RATE_WAIT_MS = 50
-
-
-@dataclass(frozen=True)
-class Claim:
-    """What a claim took, and when a rate-limited queue of the worker's may start next."""
-
-    executions: list[ExecutionRow]
-    next_start_at: datetime | None
-
-
-def executions_claim(
-    conn, *, worker_id: int, queues: list[str], limit: int, batch: int | None = None
-) -> list:
-    """Mark up to `limit` due executions of `queues` running for the worker and return them
-    (ExecutionRow, with their jobs), highest priority then oldest first, within the queues'
-    and keys' limits. `batch` (at least `limit`) is the most it ever claims at once: the
-    statement is written for it, so claims of any `limit` up to it share one plan."""
-    return claim_due(conn, worker_id=worker_id, queues=queues, limit=limit, batch=batch).executions
-
-
-def claim_due(
-    conn, *, worker_id: int, queues: list[str], limit: int, batch: int | None = None
-) -> Claim:
-    """Claim as executions_claim does, and say when a rate-limited queue may start next.
-
-    Three statements in one transaction (claim_guard takes the locks, claim counts and
-    takes under them, claim_wait reads the rate's next start), sent together: one round
-    trip to the server and back.
-    """
-    if limit <= 0 or not queues:
-        return Claim([], None)
-    now = timezone.now()
-    with conn.cursor(row_factory=execution_rows) as cursor, conn.cursor() as wait:
-        with conn.pipeline(), conn.transaction():
-            queries.run(cursor, "claim_guard", queues=queues, now=now, rate_wait_ms=RATE_WAIT_MS)
-            queries.run(
-                cursor,
-                "claim",
-                worker=worker_id,
-                queues=queues,
-                limit=max(batch or limit, limit),
-                free=limit,
-                now=now,
-            )
-            queries.run(wait, "claim_wait", queues=queues, now=now)
-        return Claim(cursor.fetchall(), wait.fetchone()[0])
 
 
 @dataclass

@@ -1,9 +1,10 @@
 """The worker's SQL, loaded once from queries.sql beside this module.
 
 Each block of the file is `-- name --`, comment lines that describe it, then the
-statement. `run` executes one by name with named parameters, on a cursor of the worker's
-own psycopg connection or of Django's (the enqueue path runs inside the caller's
-transaction).
+statement. A block whose name starts with `_` is a fragment: `{_name}` in a statement is
+replaced by it when the file is loaded. `run` executes one by name with named parameters,
+on a cursor of the worker's own psycopg connection or of Django's (the enqueue path runs
+inside the caller's transaction).
 """
 
 import functools
@@ -17,6 +18,7 @@ SQL_FILE = Path(__file__).with_name("queries.sql")
 _HEADER = re.compile(r"^-- (\w+) --$", re.MULTILINE)
 _PARAMETER = re.compile(r"%\((\w+)\)s")
 _CONSTANT = re.compile(r"\{(\w+)\}")
+_FRAGMENT = re.compile(r"\{(_\w+)\}")
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,10 @@ def load(text: str) -> dict[str, Query]:
             description=" ".join(line.removeprefix("--").strip() for line in comments),
             sql="\n".join(statement).strip().removesuffix(";"),
         )
+    fragments = {name: queries.pop(name).sql for name in list(queries) if name.startswith("_")}
+    for name, query in queries.items():
+        text = _FRAGMENT.sub(lambda match: fragments[match[1]], query.sql)
+        queries[name] = Query(name=name, description=query.description, sql=text)
     return queries
 
 

@@ -365,6 +365,44 @@ WITH RECURSIVE setting AS (
         held_rate = state.held_rate + excluded.held_rate,
         held_key = state.held_key + excluded.held_key
 )
+{_claimed_with_jobs};
+
+-- claim_plain --
+-- The claim of a worker whose queues have no limits and no keyed work due, run after
+-- claim_guard as claim is: the same order and locking without the limits' bookkeeping,
+-- at about the cost of the claim statement from before queues had limits. It claims
+-- nothing unless the guard found none of the worker's queues limited and no keyed work
+-- due (the worker then claims with claim; see engine.claim_due).
+WITH setting AS (
+    SELECT current_setting('jobs.claim_guarded') = '{{}}'
+            AND NOT current_setting('jobs.claim_keyed')::boolean AS plain,
+        clock_timestamp() AS now
+), picked AS (
+    SELECT due.id, due.priority, due.run_after FROM unnest({queues}::text[]) AS mine(name)
+    LEFT JOIN jobs_queue AS queue ON queue.name = mine.name
+    CROSS JOIN LATERAL (
+        SELECT id, priority, run_after FROM jobs_execution
+        WHERE state = 'queued' AND concurrency_key IS NULL AND queue = mine.name
+            AND run_after <= %(now)s
+        ORDER BY priority DESC, run_after, id
+        LIMIT {limit}
+        FOR UPDATE SKIP LOCKED
+    ) AS due
+    WHERE (SELECT plain FROM setting) AND NOT coalesce(queue.paused, false)
+    ORDER BY due.priority DESC, due.run_after, due.id
+    LIMIT %(free)s
+), claimed AS (
+    UPDATE jobs_execution AS execution
+    SET state = 'running', worker_id = %(worker)s, started_at = setting.now
+    FROM picked, setting
+    WHERE execution.id = picked.id
+    RETURNING execution.*
+)
+{_claimed_with_jobs};
+
+-- _claimed_with_jobs --
+-- The end of both claims: what they marked running, with their jobs, in claim order (a
+-- fragment, written into the statements that name it).
 SELECT claimed.id, claimed.job_id, claimed.state, claimed.scheduled_for, claimed.attempt, claimed.queue,
     claimed.priority, claimed.run_after, claimed.started_at, claimed.worker_id,
     job.name AS job__name, job.handler AS job__handler, job.payload AS job__payload,

@@ -58,6 +58,7 @@ class WorkerProcess:
         self.refresh_due = threading.Event()  # a job may have been added: re-read next_due
         self.next_due = None  # when the next active job falls due, as last read
         self.next_start = None  # when a rate-limited queue of ours may start its next
+        self.plain = False  # our queues had no limits and no keyed work at the last claim
         self.last_maintenance = 0.0
         self.signals_seen = 0
         self.claims_held = False  # stopped claiming at WORKER_MAX_ABANDONED_THREADS
@@ -245,8 +246,9 @@ class WorkerProcess:
             queues=self.queues,
             limit=free,
             batch=self.concurrency,
+            plain=self.plain,
         )
-        self.next_start = claim.next_start_at
+        self.next_start, self.plain = claim.next_start_at, claim.plain
         claimed = claim.executions
         for execution in claimed:
             job = execution.job

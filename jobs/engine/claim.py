@@ -1,0 +1,96 @@
+"""Claim: what a worker takes, within every queue's and key's limits.
+
+A claim is claim_guard (the locks the limits rely on), then the claim itself, then, where a
+queue of the worker's is rate-limited, claim_wait (when it may start its next). They are
+pipelined with no Sync between them, so they run in one implicit transaction that the
+pipeline's Sync commits: one round trip, where an explicit BEGIN and COMMIT cost two more.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.utils import timezone
+
+from . import queries
+from .rows import ExecutionRow, execution_rows
+
+# How early a worker wakes for a rate-limited queue's next start: the claim waits out the
+# rest under the queue's lock, so starts keep to the rate's schedule (queries.sql:
+# claim_guard). A start later than that (a loaded host wakes tens of milliseconds late) is
+# made up by the next ones if it is late by less than a fifth of the period (queries.sql:
+# claim, booked). The price: a worker may wait this long in a claim, so its other queues'
+# claims wait with it.
+RATE_WAIT_MS = 50
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a claim took; when a rate-limited queue of the worker's may start next; and
+    whether its queues were plain (none limited, no keyed work due), so that the next claim
+    can try the plain statement first."""
+
+    executions: list[ExecutionRow]
+    next_start_at: datetime | None
+    plain: bool = False
+
+
+def executions_claim(
+    conn, *, worker_id: int, queues: list[str], limit: int, batch: int | None = None
+) -> list:
+    """Mark up to `limit` due executions of `queues` running for the worker and return them
+    (ExecutionRow, with their jobs), highest priority then oldest first, within the queues'
+    and keys' limits. `batch` (at least `limit`) is the most it ever claims at once: the
+    statement is written for it, so claims of any `limit` up to it share one plan."""
+    return claim_due(conn, worker_id=worker_id, queues=queues, limit=limit, batch=batch).executions
+
+
+def claim_due(
+    conn,
+    *,
+    worker_id: int,
+    queues: list[str],
+    limit: int,
+    batch: int | None = None,
+    plain: bool = False,
+) -> Claim:
+    """Claim as executions_claim does, and say when a rate-limited queue may start next.
+
+    With `plain` (the worker's previous claim found its queues plain) the claim is tried
+    with claim_plain, which leaves out the limits' bookkeeping; if the guard finds a queue
+    limited or keyed work due, that claim takes nothing and the full claim follows.
+    """
+    if limit <= 0 or not queues:
+        return Claim([], None, plain)
+    if not conn.autocommit:
+        # The pipeline's implicit transaction is what holds the guard's locks over the claim.
+        raise ValueError("claims run on an autocommit connection (engine.connect)")
+    params = {
+        "worker": worker_id,
+        "queues": queues,
+        "limit": max(batch or limit, limit),
+        "free": limit,
+        "now": timezone.now(),
+    }
+    if plain:
+        claim = _claim(conn, "claim_plain", params)
+        if claim.plain:
+            return claim
+    return _claim(conn, "claim", params)
+
+
+def _claim(conn, statement: str, params: dict) -> Claim:
+    queues, now = params["queues"], params["now"]
+    with (
+        conn.cursor() as guard,
+        conn.cursor(row_factory=execution_rows) as cursor,
+        conn.cursor() as wait,
+    ):
+        with conn.pipeline():
+            queries.run(guard, "claim_guard", queues=queues, now=now, rate_wait_ms=RATE_WAIT_MS)
+            queries.run(cursor, statement, **params)
+            if statement == "claim":
+                queries.run(wait, "claim_wait", queues=queues, now=now)
+        _, guarded, keyed, _ = guard.fetchone()
+        plain = guarded == "{}" and keyed == "false"
+        next_start = wait.fetchone()[0] if statement == "claim" else None
+        return Claim(cursor.fetchall(), next_start, plain)

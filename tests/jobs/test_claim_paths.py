@@ -1,0 +1,69 @@
+"""The two claims: a worker whose queues are plain (no limits, no keyed work due) claims
+with claim_plain, which skips paused queues as the full claim does, and falls back to the
+full claim, within the same call, as soon as its guard finds a limit or keyed work due."""
+
+import pytest
+
+from jobs import engine, services
+from jobs.models import Execution
+from jobs.services.queues import queue_pause, queue_update
+from jobs.states import ExecutionState
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def claim(db, worker, *, plain: bool, limit: int = 10) -> engine.Claim:
+    db.statements.clear()
+    return engine.claim_due(
+        db, worker_id=worker.pk, queues=["default"], limit=limit, batch=10, plain=plain
+    )
+
+
+def claims_sent(db) -> list[str]:
+    return ["plain" if "(SELECT plain FROM setting)" in s else "full" for s in db.statements[1::2]]
+
+
+def test_plain_queues_are_claimed_with_the_plain_statement_after_the_first_claim(db, worker):
+    services.jobs_create_many(handler="noop", payloads=[{}] * 4)
+    first = claim(db, worker, plain=False, limit=2)
+    assert first.plain and len(first.executions) == 2
+    second = claim(db, worker, plain=True, limit=10)
+    assert claims_sent(db) == ["plain"]  # and no claim_wait: no queue of ours is rate-limited
+    assert len(db.statements) == 2
+    assert second.plain and len(second.executions) == 2
+    assert {e.id for e in first.executions + second.executions} == set(
+        Execution.objects.filter(state=ExecutionState.RUNNING).values_list("pk", flat=True)
+    )
+
+
+def test_a_limit_set_since_the_last_claim_is_kept_by_the_fallback(db, worker):
+    services.jobs_create_many(handler="noop", payloads=[{}] * 5)
+    assert claim(db, worker, plain=False, limit=1).plain
+    queue_update(name="default", concurrency_limit=2)
+    after = claim(db, worker, plain=True)
+    assert claims_sent(db) == ["plain", "full"]
+    assert not after.plain and len(after.executions) == 1  # 1 was running: room for 1 more
+
+
+def test_keyed_work_due_is_claimed_by_the_fallback(db, worker):
+    services.jobs_create_many(handler="noop", payloads=[{}])
+    assert claim(db, worker, plain=False).plain
+    services.jobs_create_many(
+        handler="noop", payloads=[{}, {}], concurrency_key="account:7", concurrency_limit=1
+    )
+    after = claim(db, worker, plain=True)
+    assert claims_sent(db) == ["plain", "full"]
+    assert not after.plain and len(after.executions) == 1  # one of the key's two
+
+
+def test_a_paused_queue_is_not_claimed_by_the_plain_statement(db, worker):
+    services.jobs_create_many(handler="noop", payloads=[{}] * 3)
+    assert claim(db, worker, plain=False, limit=1).plain
+    queue_pause(name="default")
+    after = claim(db, worker, plain=True)
+    assert claims_sent(db) == ["plain"] and after.executions == []
+
+
+def test_a_claim_needs_an_autocommit_connection(worker):
+    with engine.connect(autocommit=False) as db, pytest.raises(ValueError, match="autocommit"):
+        engine.claim_due(db, worker_id=worker.pk, queues=["default"], limit=1)
