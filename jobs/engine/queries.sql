@@ -388,7 +388,10 @@ WITH setting AS (
         LIMIT {limit}
         FOR UPDATE SKIP LOCKED
     ) AS due
+    -- The guard read the queues before it held their locks; this snapshot was taken after:
+    -- a queue paused or limited meanwhile is left for the next claim (the full one).
     WHERE (SELECT plain FROM setting) AND NOT coalesce(queue.paused, false)
+        AND queue.concurrency_limit IS NULL AND queue.rate_limit IS NULL
     ORDER BY due.priority DESC, due.run_after, due.id
     LIMIT %(free)s
 ), claimed AS (

@@ -2,12 +2,18 @@
 with claim_plain, which skips paused queues as the full claim does, and falls back to the
 full claim, within the same call, as soon as its guard finds a limit or keyed work due."""
 
+import threading
+import time
+
+import psycopg
 import pytest
 
 from jobs import engine, services
+from jobs.engine import queries
 from jobs.models import Execution
 from jobs.services.queues import queue_pause, queue_update
 from jobs.states import ExecutionState
+from tests.conftest import database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -54,6 +60,25 @@ def test_keyed_work_due_is_claimed_by_the_fallback(db, worker):
     after = claim(db, worker, plain=True)
     assert claims_sent(db) == ["plain", "full"]
     assert not after.plain and len(after.executions) == 1  # one of the key's two
+
+
+def test_a_limit_committed_while_a_plain_claim_waits_for_its_guard_holds(db, worker):
+    # The guard reads the queues before it has their locks: a limit set while it waits is
+    # not in what it read, so the plain claim checks the limits again in its own snapshot.
+    services.jobs_create_many(handler="noop", payloads=[{}] * 5)
+    assert claim(db, worker, plain=False, limit=1).plain  # one running
+    with psycopg.connect(database_url()) as change:
+        queries.run(change.cursor(), "lock_queue", name="default")  # as queue_update does
+        result = {}
+        claimer = threading.Thread(target=lambda: result.update(c=claim(db, worker, plain=True)))
+        claimer.start()
+        time.sleep(0.3)  # the claim now waits for the lock
+        assert claimer.is_alive()
+        change.execute("UPDATE jobs_queue SET concurrency_limit = 1 WHERE name = 'default'")
+        change.commit()
+    claimer.join(timeout=10)
+    assert result["c"].executions == []  # the queue is full at 1: nothing more may start
+    assert Execution.objects.filter(state=ExecutionState.RUNNING).count() == 1
 
 
 def test_a_paused_queue_is_not_claimed_by_the_plain_statement(db, worker):
