@@ -1,9 +1,10 @@
 """Claim: what a worker takes, within every queue's and key's limits.
 
-A claim is claim_guard (the locks the limits rely on), then the claim itself, then, where a
-queue of the worker's is rate-limited, claim_wait (when it may start its next). They are
-pipelined with no Sync between them, so they run in one implicit transaction that the
-pipeline's Sync commits: one round trip, where an explicit BEGIN and COMMIT cost two more.
+A claim is claim_guard (the locks the limits rely on), then the claim itself (claim, or
+claim_plain for a worker whose queues have no limits), then, after the full claim,
+claim_wait (when a rate-limited queue may start its next). They are pipelined with no Sync
+between them, so they run in one implicit transaction that the pipeline's Sync commits:
+one round trip, where an explicit BEGIN and COMMIT cost two more.
 """
 
 from dataclasses import dataclass
