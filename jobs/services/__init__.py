@@ -2,11 +2,10 @@
 makes a job valid (validation). API, admin, jobsctl and in-process code call these."""
 
 from .backfill import job_backfill
+from .cancelling import CANCEL_AT_ONCE, CANCEL_BY_REQUEST
 from .executions import execution_cancel, execution_retry
 from .jobs import (
     AUDITED_FIELDS,
-    CANCEL_AT_ONCE,
-    CANCEL_BY_REQUEST,
     job_cancel,
     job_create,
     job_delete,

@@ -8,8 +8,9 @@ from ..engine import wakeup
 from ..exceptions import InvalidTransition
 from ..models import Execution
 from ..states import EXECUTION_ACTIONS, ExecutionState, JobState
+from .cancelling import CANCEL_AT_ONCE, CANCEL_BY_REQUEST
 from .deadlocks import retried_on_deadlock
-from .jobs import CANCEL_AT_ONCE, CANCEL_BY_REQUEST, lock_job, transition_job
+from .jobs import lock_job, transition_job
 from .workflows import workflow_step_retried
 
 

@@ -21,14 +21,13 @@ from ..models import SCHEDULE_FIELDS, Execution, Job
 from ..states import (
     EXECUTION_ACTIONS,
     FINISHED_JOB_STATES,
-    HELD_EXECUTION_STATES,
     JOB_ACTIONS,
     ExecutionState,
     JobState,
     ScheduleType,
-    execution_sources,
     job_sources,
 )
+from .cancelling import CANCEL_AT_ONCE, UNFINISHED, steps_after_cancel
 from .deadlocks import retried_on_deadlock
 from .validation import (
     EDITABLE_FIELDS,
@@ -38,9 +37,6 @@ from .validation import (
 )
 
 AUDITED_FIELDS = (*EDITABLE_FIELDS, "state")
-# Cancel moves what no worker holds straight to cancelled, and only asks a holder to stop.
-CANCEL_AT_ONCE = execution_sources(ExecutionState.CANCELLED, "cancel") - HELD_EXECUTION_STATES
-CANCEL_BY_REQUEST = EXECUTION_ACTIONS["cancel"] & HELD_EXECUTION_STATES
 
 
 def _first_run_at(job: Job, *, now: datetime) -> datetime | None:
@@ -330,6 +326,8 @@ def job_cancel(*, job: Job) -> Job:
             ),
             cancel_requested=True,
         )
+        # The steps waiting on this one would wait for ever: they are cancelled with it.
+        steps_after_cancel(job=job, reason="cancelled")
     return job
 
 
@@ -364,4 +362,8 @@ def job_delete(*, job: Job) -> None:
     """Delete `job` and its history; a running attempt finishes but its outcome is dropped."""
     with transaction.atomic():
         _audit(job, "delete", audit.diff(audit.snapshot(job, AUDITED_FIELDS), {}))
+        # The steps waiting on this one would wait for ever: they are cancelled first (a
+        # finished step's have been released or cancelled already).
+        if Job.objects.filter(pk=job.pk, state__in=UNFINISHED).exists():
+            steps_after_cancel(job=job, reason="deleted")
         job.delete()

@@ -13,16 +13,15 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from .. import audit, conf, engine, quotas
-from ..engine import wakeup
 from ..exceptions import InvalidTransition, ValidationError
-from ..models import Execution, Job, Workflow, WorkflowDependency, WorkflowStep
+from ..models import Job, Workflow, WorkflowDependency, WorkflowStep
 from ..models.workflows import OnFailure, WorkflowState
 from ..states import ExecutionState, JobState, ScheduleType
+from .cancelling import UNFINISHED, reachable, runs_cancel
 from .deadlocks import retried_on_deadlock
-from .jobs import CANCEL_AT_ONCE, CANCEL_BY_REQUEST, _defaults
+from .jobs import _defaults
 from .validation import job_validate, refuse_internal
 
-UNFINISHED = (JobState.ACTIVE, JobState.PAUSED)
 STEP_KEYS = frozenset({"name", "handler", "payload", "options", "depends_on", "on_failure", "job"})
 # A step's options: the job fields a step may set beside its handler and payload (a step
 # runs when its dependencies are met, so it has no schedule of its own).
@@ -314,14 +313,7 @@ def workflow_cancel(*, workflow: Workflow) -> Workflow:
         Job.objects.filter(pk__in=locked).update(
             state=JobState.CANCELLED, next_run_at=None, updated_at=now
         )
-        runs = Execution.objects.filter(job_id__in=locked)
-        runs.filter(state__in=CANCEL_AT_ONCE).update(
-            state=ExecutionState.CANCELLED, finished_at=now, error="Workflow cancelled."
-        )
-        running = list(runs.filter(state__in=CANCEL_BY_REQUEST).values_list("pk", flat=True))
-        Execution.objects.filter(pk__in=running).update(cancel_requested=True)
-        for execution_id in running:
-            wakeup.cancel_requested(execution_id)
+        runs_cancel(locked, now=now, error="Workflow cancelled.")
         audit.record(
             action="cancel",
             object_type="workflow",
@@ -348,23 +340,11 @@ def workflow_step_retried(*, job: Job) -> int:
     dead_cancelling = WorkflowStep.objects.filter(
         workflow=step.workflow, job__state=JobState.FAILED, on_failure=OnFailure.CANCEL
     ).exclude(pk=step.pk)
-    held = _reachable(edges, list(dead_cancelling.values_list("pk", flat=True)))
-    revived = _reachable(edges, [step.pk]) - held
+    held = reachable(edges, list(dead_cancelling.values_list("pk", flat=True)))
+    revived = reachable(edges, [step.pk]) - held
     return Job.objects.filter(workflow_step__in=revived, state=JobState.CANCELLED).update(
         state=JobState.ACTIVE, next_run_at=None, updated_at=timezone.now()
     )
-
-
-def _reachable(edges: dict, starts: list[int]) -> set[int]:
-    """The steps after `starts` along `edges`, transitively (not the starts themselves)."""
-    seen: set[int] = set()
-    todo = [d for s in starts for d in edges[s]]
-    while todo:
-        node = todo.pop()
-        if node not in seen:
-            seen.add(node)
-            todo.extend(edges[node])
-    return seen
 
 
 __all__ = ["WorkflowState", "workflow_cancel", "workflow_create", "workflow_step_retried"]
