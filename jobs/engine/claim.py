@@ -4,7 +4,8 @@ A claim is claim_guard (the locks the limits rely on), then the claim itself (cl
 claim_plain for a worker whose queues have no limits), then, after the full claim,
 claim_wait (when a rate-limited queue may start its next). They are pipelined with no Sync
 between them, so they run in one implicit transaction that the pipeline's Sync commits:
-one round trip, where an explicit BEGIN and COMMIT cost two more.
+one round trip, where an explicit BEGIN and COMMIT cost two more. The successes a worker
+collected since its last claim go first in the same pipeline (outcomes_record_and_claim).
 """
 
 from dataclasses import dataclass
@@ -13,6 +14,14 @@ from datetime import datetime
 from django.utils import timezone
 
 from . import queries
+from .outcomes import (
+    AfterCommit,
+    Outcome,
+    outcomes_record,
+    plainly_recorded,
+    successes_params,
+    successes_recorded,
+)
 from .rows import ExecutionRow, execution_rows
 
 # How early a worker wakes for a rate-limited queue's next start: the claim waits out the
@@ -60,38 +69,77 @@ def claim_due(
     with claim_plain, which leaves out the limits' bookkeeping; if the guard finds a queue
     limited or keyed work due, that claim takes nothing and the full claim follows.
     """
+    return outcomes_record_and_claim(
+        conn,
+        worker_id=worker_id,
+        outcomes=[],
+        queues=queues,
+        limit=limit,
+        batch=batch,
+        plain=plain,
+    )
+
+
+def outcomes_record_and_claim(
+    conn,
+    *,
+    worker_id: int,
+    outcomes: list[Outcome],
+    queues: list[str],
+    limit: int,
+    batch: int | None = None,
+    plain: bool = False,
+) -> Claim:
+    """Record `outcomes` as outcomes_record does, then claim as claim_due does.
+
+    Successes that need nothing but record_successes (no notification wants them) go in
+    the claim's pipeline, ahead of its guard: one round trip and one transaction for both,
+    so a failure of either writes neither (the worker records them again at its next try).
+    """
+    if outcomes and (limit <= 0 or not queues or not plainly_recorded(outcomes)):
+        outcomes_record(conn, worker_id=worker_id, outcomes=outcomes)
+        outcomes = []
     if limit <= 0 or not queues:
         return Claim([], None, plain)
     if not conn.autocommit:
         # The pipeline's implicit transaction is what holds the guard's locks over the claim.
         raise ValueError("claims run on an autocommit connection (engine.connect)")
+    now = timezone.now()
     params = {
         "worker": worker_id,
         "queues": queues,
         "limit": max(batch or limit, limit),
         "free": limit,
-        "now": timezone.now(),
+        "now": now,
     }
-    if plain:
-        claim = _claim(conn, "claim_plain", params)
-        if claim.plain:
-            return claim
-    return _claim(conn, "claim", params)
+    record = successes_params(outcomes, worker_id=worker_id, now=now) if outcomes else None
+    claim, recorded = _claim(conn, "claim_plain" if plain else "claim", params, record)
+    if outcomes:
+        after = AfterCommit()
+        successes_recorded(outcomes, recorded, worker_id=worker_id, after=after)
+        after.send()
+    if plain and not claim.plain:
+        claim, _ = _claim(conn, "claim", params, None)
+    return claim
 
 
-def _claim(conn, statement: str, params: dict) -> Claim:
+def _claim(conn, statement: str, params: dict, record: dict | None) -> tuple[Claim, dict]:
     queues, now = params["queues"], params["now"]
     with (
+        conn.cursor() as recorder,
         conn.cursor() as guard,
         conn.cursor(row_factory=execution_rows) as cursor,
         conn.cursor() as wait,
     ):
         with conn.pipeline():
+            if record is not None:
+                queries.run(recorder, "record_successes", **record)
             queries.run(guard, "claim_guard", queues=queues, now=now, rate_wait_ms=RATE_WAIT_MS)
             queries.run(cursor, statement, **params)
             if statement == "claim":
                 queries.run(wait, "claim_wait", queues=queues, now=now)
+        recorded = dict(recorder.fetchall()) if record is not None else {}
         _, guarded, keyed, _ = guard.fetchone()
         plain = guarded == "{}" and keyed == "false"
         next_start = wait.fetchone()[0] if statement == "claim" else None
-        return Claim(cursor.fetchall(), next_start, plain)
+        return Claim(cursor.fetchall(), next_start, plain), recorded

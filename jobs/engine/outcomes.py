@@ -110,29 +110,30 @@ def _wants_success_events(execution: ExecutionRow) -> bool:
     return notifications.wants(job, "success") or notifications.wants(job, "recovered")
 
 
-def _record_successes(conn, outcomes, *, worker_id, now, after: AfterCommit) -> None:
-    """Mark a batch of executions succeeded, and their one-time jobs completed, at once."""
-    ids = [o.execution.id for o in outcomes]
-    results = [None if o.result is None else json.dumps(o.result) for o in outcomes]
-    completing = [o.execution.id for o in outcomes if o.execution.is_own_occurrence]
-    extras = [o for o in outcomes if _wants_success_events(o.execution)]
-    # One statement is a transaction of its own; notifications (rare) need one around both.
-    with conn.transaction() if extras else nullcontext(), conn.cursor() as cursor:
-        recorded = dict(
-            queries.run(
-                cursor,
-                "record_successes",
-                ids=ids,
-                results=results,
-                completing=completing,
-                worker=worker_id,
-                now=now,
-            ).fetchall()
-        )
-        # Notifications are queued in the transaction that records the outcome.
-        for outcome in extras:
-            if outcome.execution.id in recorded:
-                _success_notifications(cursor, outcome.execution, now=now)
+def plainly_recorded(outcomes: list[Outcome]) -> bool:
+    """Whether `outcomes` are successes recorded by record_successes alone (no notification
+    wants them), so their statement can share a round trip with the next claim."""
+    return all(
+        o.state == ExecutionState.SUCCEEDED and not _wants_success_events(o.execution)
+        for o in outcomes
+    )
+
+
+def successes_params(outcomes: list[Outcome], *, worker_id: int, now) -> dict:
+    """The parameters of record_successes for a batch of successes."""
+    return {
+        "ids": [o.execution.id for o in outcomes],
+        "results": [None if o.result is None else json.dumps(o.result) for o in outcomes],
+        "completing": [o.execution.id for o in outcomes if o.execution.is_own_occurrence],
+        "worker": worker_id,
+        "now": now,
+    }
+
+
+def successes_recorded(outcomes, recorded: dict, *, worker_id: int, after: AfterCommit) -> None:
+    """What follows a batch of successes once recorded (`recorded`: execution id -> the
+    state its job left, if it completed): the signals to send, and a warning for each one
+    no longer ours."""
     for outcome in outcomes:
         execution = outcome.execution
         if execution.id not in recorded:
@@ -148,6 +149,20 @@ def _record_successes(conn, outcomes, *, worker_id, now, after: AfterCommit) -> 
         job_before = recorded[execution.id]
         if job_before is not None:
             after.job_state(execution.job_id, before=job_before, after=JobState.COMPLETED)
+
+
+def _record_successes(conn, outcomes, *, worker_id, now, after: AfterCommit) -> None:
+    """Mark a batch of executions succeeded, and their one-time jobs completed, at once."""
+    extras = [o for o in outcomes if _wants_success_events(o.execution)]
+    params = successes_params(outcomes, worker_id=worker_id, now=now)
+    # One statement is a transaction of its own; notifications (rare) need one around both.
+    with conn.transaction() if extras else nullcontext(), conn.cursor() as cursor:
+        recorded = dict(queries.run(cursor, "record_successes", **params).fetchall())
+        # Notifications are queued in the transaction that records the outcome.
+        for outcome in extras:
+            if outcome.execution.id in recorded:
+                _success_notifications(cursor, outcome.execution, now=now)
+    successes_recorded(outcomes, recorded, worker_id=worker_id, after=after)
 
 
 def _success_notifications(cursor, execution: ExecutionRow, *, now) -> None:

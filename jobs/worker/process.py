@@ -171,8 +171,8 @@ class WorkerProcess:
         """Do one round of work; return True if there may be more to claim at once."""
         mono = time.monotonic()
         self._collect()
-        self._record()
         # Claim first: what a NOTIFY announced should start before anything else is done.
+        # The outcomes collected are recorded with it (see _claim).
         claimed, more = self._claim()
         if self.lease.due() or self.check_cancels.is_set():
             self.check_cancels.clear()
@@ -239,15 +239,28 @@ class WorkerProcess:
         (then more may be waiting)."""
         free = self.slots.free
         if free <= 0 or self.stopping.is_set() or self._held_by_abandoned():
+            self._record()
             return 0, False
-        claim = engine.claim_due(
-            self.db(),
-            worker_id=self.worker_id,
-            queues=self.queues,
-            limit=free,
-            batch=self.concurrency,
-            plain=self.plain,
-        )
+        # Successes that need nothing but their one statement go with a plain claim, in
+        # its round trip and transaction; anything else is recorded first, on its own. Not
+        # with a limited queue's claim: the room the record frees would be retaken in the
+        # same transaction, always by this worker, before any other could see it.
+        if not (self.plain and engine.plainly_recorded(self.pending)):
+            self._record()
+        outcomes, self.pending = self.pending, []
+        try:
+            claim = engine.outcomes_record_and_claim(
+                self.db(),
+                worker_id=self.worker_id,
+                outcomes=outcomes,
+                queues=self.queues,
+                limit=free,
+                batch=self.concurrency,
+                plain=self.plain,
+            )
+        except Exception:
+            self.pending = outcomes + self.pending  # neither was written: recorded next time
+            raise
         self.next_start, self.plain = claim.next_start_at, claim.plain
         claimed = claim.executions
         for execution in claimed:

@@ -92,3 +92,91 @@ def test_a_paused_queue_is_not_claimed_by_the_plain_statement(db, worker):
 def test_a_claim_needs_an_autocommit_connection(worker):
     with engine.connect(autocommit=False) as db, pytest.raises(ValueError, match="autocommit"):
         engine.claim_due(db, worker_id=worker.pk, queues=["default"], limit=1)
+
+
+# --- Outcomes recorded in the claim's round trip ------------------------------------------
+
+
+def succeeded(executions) -> list[engine.Outcome]:
+    return [engine.Outcome(e, ExecutionState.SUCCEEDED) for e in executions]
+
+
+def kinds(db) -> list[str]:
+    """What each statement sent was: a record of successes, a claim's guard, a claim, or
+    something else."""
+    return [
+        "record"
+        if "SET state = 'succeeded'" in s
+        else "guard"
+        if "set_config('jobs.claim_guarded'" in s
+        else "claim"
+        if "FOR UPDATE SKIP LOCKED" in s
+        else "other"
+        for s in db.statements
+    ]
+
+
+def test_successes_are_recorded_in_the_claims_round_trip(db, worker):
+    services.jobs_create_many(handler="noop", payloads=[{}] * 4)
+    first = claim(db, worker, plain=False, limit=2)
+    db.statements.clear()
+    second = engine.outcomes_record_and_claim(
+        db,
+        worker_id=worker.pk,
+        outcomes=succeeded(first.executions),
+        queues=["default"],
+        limit=2,
+        batch=10,
+        plain=True,
+    )
+    assert kinds(db) == ["record", "guard", "claim"]  # one pipeline, one transaction
+    assert len(second.executions) == 2
+    done = Execution.objects.filter(state=ExecutionState.SUCCEEDED).values_list("pk", flat=True)
+    assert set(done) == {e.id for e in first.executions}
+
+
+def test_a_claim_that_fails_leaves_the_successes_sent_with_it_unwritten(db, worker):
+    services.jobs_create_many(handler="noop", payloads=[{}] * 4)
+    first = claim(db, worker, plain=False, limit=2)
+    db.execute("SET lock_timeout = '100ms'")
+    with psycopg.connect(database_url()) as pause:
+        queries.run(pause.cursor(), "lock_queue", name="default")  # a pause under way
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            engine.outcomes_record_and_claim(
+                db,
+                worker_id=worker.pk,
+                outcomes=succeeded(first.executions),
+                queues=["default"],
+                limit=2,
+                plain=True,
+            )
+    # One transaction: the record went with the claim, and is written when it is retried.
+    assert Execution.objects.filter(state=ExecutionState.SUCCEEDED).count() == 0
+    engine.outcomes_record_and_claim(
+        db,
+        worker_id=worker.pk,
+        outcomes=succeeded(first.executions),
+        queues=["default"],
+        limit=2,
+        plain=True,
+    )
+    assert Execution.objects.filter(state=ExecutionState.SUCCEEDED).count() == 2
+
+
+def test_successes_that_notify_are_recorded_on_their_own_first(db, worker):
+    services.jobs_create_many(
+        handler="noop", payloads=[{}] * 2, notify_on=["success"], notify_emails=["a@b.example"]
+    )
+    first = claim(db, worker, plain=False, limit=1)
+    db.statements.clear()
+    engine.outcomes_record_and_claim(
+        db,
+        worker_id=worker.pk,
+        outcomes=succeeded(first.executions),
+        queues=["default"],
+        limit=1,
+        plain=True,
+    )
+    sent = kinds(db)
+    assert sent[0] == "record" and "other" in sent[1 : sent.index("guard")]  # its notification
+    assert sent[-2:] == ["guard", "claim"]
