@@ -17,8 +17,8 @@ from django.db import connection
 from django.utils import timezone
 
 from .. import conf, engine
-from ..engine import log_fields, wakeup
-from ..states import ExecutionState
+from ..engine import wakeup
+from .execution_log import log_outcome, log_started
 from .lease import Lease
 from .listener import Listener
 from .retry import TRANSIENT, retry_database
@@ -264,17 +264,7 @@ class WorkerProcess:
         self.next_start, self.plain = claim.next_start_at, claim.plain
         claimed = claim.executions
         for execution in claimed:
-            job = execution.job
-            if logger.isEnabledFor(logging.INFO):
-                logger.info(
-                    "Execution started job=%s handler=%s job_id=%s execution_id=%s attempt=%s",
-                    job.name,
-                    job.handler,
-                    job.id,
-                    execution.id,
-                    execution.attempt,
-                    extra=log_fields(execution, worker=self.name),
-                )
+            log_started(execution, worker=self.name)
             self.slots.start(execution)
         return len(claimed), len(claimed) == free
 
@@ -311,7 +301,7 @@ class WorkerProcess:
     def _collect(self) -> None:
         """Move finished and timed-out executions' outcomes to those to record."""
         for item, outcome in self.slots.finished() + self.slots.timed_out():
-            self._log_outcome(item, outcome)
+            log_outcome(item, outcome, worker=self.name)
             self.pending.append(outcome)
 
     def _record(self) -> int:
@@ -324,25 +314,6 @@ class WorkerProcess:
             self.pending = outcomes + self.pending  # written once the database is back
             raise
         return len(outcomes)
-
-    def _log_outcome(self, item: Running, outcome: engine.Outcome) -> None:
-        execution = item.execution
-        duration = time.monotonic() - item.started
-        level = logging.INFO if outcome.state == ExecutionState.SUCCEEDED else logging.WARNING
-        if not logger.isEnabledFor(level):
-            return
-        logger.log(
-            level,
-            "Execution %s job=%s job_id=%s execution_id=%s attempt=%s duration=%.3fs%s",
-            outcome.state,
-            execution.job.name,
-            execution.job_id,
-            execution.id,
-            execution.attempt,
-            duration,
-            f" error={outcome.error!r}" if outcome.error else "",
-            extra=log_fields(execution, worker=self.name, duration=round(duration, 6)),
-        )
 
     def _heed(self, kind: str, value: str) -> bool:
         """Note what a notification asks of this worker; return True if it should wake."""
