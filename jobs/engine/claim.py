@@ -93,10 +93,12 @@ def outcomes_record_and_claim(
     """Record `outcomes` as outcomes_record does, then claim as claim_due does.
 
     Successes that need nothing but record_successes (no notification wants them) go in
-    the claim's pipeline, ahead of its guard: one round trip and one transaction for both,
-    so a failure of either writes neither (the worker records them again at its next try).
+    a plain claim's pipeline, ahead of its guard: one round trip and one transaction for
+    both, so a failure of either writes neither (the worker records them again at its next
+    try). Before a full claim they are recorded on their own: in its transaction, the room
+    they free in a limited queue would be retaken by this worker before any other saw it.
     """
-    if outcomes and (limit <= 0 or not queues or not plainly_recorded(outcomes)):
+    if outcomes and (not plain or limit <= 0 or not queues or not plainly_recorded(outcomes)):
         outcomes_record(conn, worker_id=worker_id, outcomes=outcomes)
         outcomes = []
     if limit <= 0 or not queues:

@@ -180,3 +180,22 @@ def test_successes_that_notify_are_recorded_on_their_own_first(db, worker):
     sent = kinds(db)
     assert sent[0] == "record" and "other" in sent[1 : sent.index("guard")]  # its notification
     assert sent[-2:] == ["guard", "claim"]
+
+
+def test_successes_before_a_full_claim_are_recorded_on_their_own(db, worker):
+    # Their own transaction: written even when the claim after them fails.
+    services.jobs_create_many(handler="noop", payloads=[{}] * 4)
+    first = claim(db, worker, plain=False, limit=2)
+    db.execute("SET lock_timeout = '100ms'")
+    with psycopg.connect(database_url()) as pause:
+        queries.run(pause.cursor(), "lock_queue", name="default")
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            engine.outcomes_record_and_claim(
+                db,
+                worker_id=worker.pk,
+                outcomes=succeeded(first.executions),
+                queues=["default"],
+                limit=2,
+                plain=False,
+            )
+    assert Execution.objects.filter(state=ExecutionState.SUCCEEDED).count() == 2
