@@ -5,7 +5,14 @@ enqueue path on Django's cursor. Each module is one stage: materialise, claim, o
 (complete), lease (heartbeat, rescue, release), enqueue, notifications.
 """
 
-from .claim import RATE_WAIT_MS, Claim, claim_due, executions_claim, outcomes_record_and_claim
+from .claim import (
+    RATE_WAIT_MS,
+    Claim,
+    claim_due,
+    executions_claim,
+    outcomes_record_and_claim,
+    recorded_with_claim,
+)
 from .connection import connect
 from .enqueue import jobs_insert
 from .lease import (
@@ -23,7 +30,6 @@ from .outcomes import (
     log_fields,
     next_attempt_queue,
     outcomes_record,
-    plainly_recorded,
 )
 from .rows import ExecutionRow, JobRow
 
@@ -49,7 +55,7 @@ __all__ = [
     "occurrences_due",
     "outcomes_record",
     "outcomes_record_and_claim",
-    "plainly_recorded",
+    "recorded_with_claim",
     "worker_heartbeat",
     "worker_register",
     "worker_stop",

@@ -80,6 +80,14 @@ def claim_due(
     )
 
 
+def recorded_with_claim(outcomes: list[Outcome], *, plain: bool) -> bool:
+    """Whether `outcomes` go in the claim's pipeline (outcomes_record_and_claim): successes
+    that need nothing but record_successes, before a plain claim only. In a full claim's
+    transaction the room they free in a limited queue would be retaken by this worker
+    before any other saw it."""
+    return plain and plainly_recorded(outcomes)
+
+
 def outcomes_record_and_claim(
     conn,
     *,
@@ -95,10 +103,9 @@ def outcomes_record_and_claim(
     Successes that need nothing but record_successes (no notification wants them) go in
     a plain claim's pipeline, ahead of its guard: one round trip and one transaction for
     both, so a failure of either writes neither (the worker records them again at its next
-    try). Before a full claim they are recorded on their own: in its transaction, the room
-    they free in a limited queue would be retaken by this worker before any other saw it.
+    try). Otherwise they are recorded on their own first (recorded_with_claim).
     """
-    if outcomes and (not plain or limit <= 0 or not queues or not plainly_recorded(outcomes)):
+    if outcomes and (limit <= 0 or not queues or not recorded_with_claim(outcomes, plain=plain)):
         outcomes_record(conn, worker_id=worker_id, outcomes=outcomes)
         outcomes = []
     if limit <= 0 or not queues:

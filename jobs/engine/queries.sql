@@ -289,12 +289,6 @@ WITH RECURSIVE setting AS (
     WHERE open.room IS NULL OR ranked.nth <= open.room
     ORDER BY ranked.priority DESC, ranked.run_after, ranked.id
     LIMIT least({limit}, %(free)s)
-), claimed AS (
-    UPDATE jobs_execution AS execution
-    SET state = 'running', worker_id = %(worker)s, started_at = setting.now
-    FROM picked, setting
-    WHERE execution.id = picked.id
-    RETURNING execution.*
 ), booked AS (
     -- The engine's bookkeeping, under the locks this claim holds: a rate-limited queue
     -- that started one gets its next start time; and a claim that found due work held
@@ -364,8 +358,7 @@ WITH RECURSIVE setting AS (
         held_concurrency = state.held_concurrency + excluded.held_concurrency,
         held_rate = state.held_rate + excluded.held_rate,
         held_key = state.held_key + excluded.held_key
-)
-{_claimed_with_jobs};
+), {_claimed_with_jobs};
 
 -- claim_plain --
 -- The claim of a worker whose queues have no limits and no keyed work due, run after
@@ -394,18 +387,19 @@ WITH setting AS (
         AND queue.concurrency_limit IS NULL AND queue.rate_limit IS NULL
     ORDER BY due.priority DESC, due.run_after, due.id
     LIMIT %(free)s
-), claimed AS (
+), {_claimed_with_jobs};
+
+-- _claimed_with_jobs --
+-- The end of both claims: the executions `picked` marked running for %(worker)s, stamped
+-- with the database's clock once the claim holds its locks, returned with their jobs in
+-- claim order (a fragment, written into the statements that name it).
+claimed AS (
     UPDATE jobs_execution AS execution
     SET state = 'running', worker_id = %(worker)s, started_at = setting.now
     FROM picked, setting
     WHERE execution.id = picked.id
     RETURNING execution.*
 )
-{_claimed_with_jobs};
-
--- _claimed_with_jobs --
--- The end of both claims: what they marked running, with their jobs, in claim order (a
--- fragment, written into the statements that name it).
 SELECT claimed.id, claimed.job_id, claimed.state, claimed.scheduled_for, claimed.attempt, claimed.queue,
     claimed.priority, claimed.run_after, claimed.started_at, claimed.worker_id,
     job.name AS job__name, job.handler AS job__handler, job.payload AS job__payload,

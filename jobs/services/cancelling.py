@@ -23,7 +23,7 @@ CANCEL_BY_REQUEST = EXECUTION_ACTIONS["cancel"] & HELD_EXECUTION_STATES
 UNFINISHED = (JobState.ACTIVE, JobState.PAUSED)
 
 
-def runs_cancel(job_ids: list, *, now, error: str) -> None:
+def _runs_cancel(job_ids: list, *, now, error: str) -> None:
     """Cancel the runs of `job_ids` no worker holds, and ask the holders of the others to
     stop (they are woken to look)."""
     runs = Execution.objects.filter(job_id__in=job_ids)
@@ -34,6 +34,24 @@ def runs_cancel(job_ids: list, *, now, error: str) -> None:
     Execution.objects.filter(pk__in=running).update(cancel_requested=True)
     for execution_id in running:
         wakeup.cancel_requested(execution_id)
+
+
+def steps_cancel(*, now, error: str, **steps) -> list:
+    """Cancel the unfinished workflow steps `steps` filters (Job lookups), and their runs;
+    return their jobs' ids. The jobs are locked upstream first, the order the engine takes
+    them in: a step whose outcome is being recorded finishes first, and what it released is
+    cancelled here."""
+    locked = list(
+        Job.objects.select_for_update(no_key=True, of=("self",))
+        .filter(state__in=UNFINISHED, **steps)
+        .order_by("workflow_step__depth", "id")
+        .values_list("id", flat=True)
+    )
+    Job.objects.filter(pk__in=locked).update(
+        state=JobState.CANCELLED, next_run_at=None, updated_at=now
+    )
+    _runs_cancel(locked, now=now, error=error)
+    return locked
 
 
 def steps_after_cancel(*, job: Job, reason: str) -> int:
@@ -49,20 +67,11 @@ def steps_after_cancel(*, job: Job, reason: str) -> int:
     ).values_list("depends_on_id", "step_id"):
         edges[upstream].append(downstream)
     after = reachable(edges, [step.pk])
-    # Locked upstream first, the order the engine takes them in.
-    locked = list(
-        Job.objects.select_for_update(no_key=True, of=("self",))
-        .filter(workflow_step__in=after, state__in=UNFINISHED)
-        .order_by("workflow_step__depth", "id")
-        .values_list("id", flat=True)
+    locked = steps_cancel(
+        workflow_step__in=after, now=timezone.now(), error=f"Step {step.name!r} was {reason}."
     )
     if not locked:
         return 0
-    now = timezone.now()
-    Job.objects.filter(pk__in=locked).update(
-        state=JobState.CANCELLED, next_run_at=None, updated_at=now
-    )
-    runs_cancel(locked, now=now, error=f"Step {step.name!r} was {reason}.")
     audit.record(
         action="cancel",
         object_type="workflow",

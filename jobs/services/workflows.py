@@ -17,7 +17,7 @@ from ..exceptions import InvalidTransition, ValidationError
 from ..models import Job, Workflow, WorkflowDependency, WorkflowStep
 from ..models.workflows import OnFailure, WorkflowState
 from ..states import ExecutionState, JobState, ScheduleType
-from .cancelling import UNFINISHED, reachable, runs_cancel
+from .cancelling import UNFINISHED, reachable, steps_cancel
 from .deadlocks import retried_on_deadlock
 from .jobs import _defaults
 from .validation import job_validate, refuse_internal
@@ -299,21 +299,12 @@ def workflow_cancel(*, workflow: Workflow) -> Workflow:
     stop); 409 when none is left to cancel."""
     now = timezone.now()
     with transaction.atomic():
-        # Locked upstream first (the order the engine takes them in): a step whose outcome
-        # is being recorded finishes first, and what it released is cancelled here.
-        locked = list(
-            Job.objects.select_for_update(no_key=True, of=("self",))
-            .filter(workflow_step__workflow=workflow, state__in=UNFINISHED)
-            .order_by("workflow_step__depth", "id")
-            .values_list("id", flat=True)
+        locked = steps_cancel(
+            workflow_step__workflow=workflow, now=now, error="Workflow cancelled."
         )
         if not locked:
             raise InvalidTransition(obj="workflow", state=workflow.state, action="cancel")
         Workflow.objects.filter(pk=workflow.pk).update(cancelled_at=now)
-        Job.objects.filter(pk__in=locked).update(
-            state=JobState.CANCELLED, next_run_at=None, updated_at=now
-        )
-        runs_cancel(locked, now=now, error="Workflow cancelled.")
         audit.record(
             action="cancel",
             object_type="workflow",

@@ -241,11 +241,9 @@ class WorkerProcess:
         if free <= 0 or self.stopping.is_set() or self._held_by_abandoned():
             self._record()
             return 0, False
-        # Successes that need nothing but their one statement go with a plain claim, in
-        # its round trip and transaction; anything else is recorded first, on its own. Not
-        # with a limited queue's claim: the room the record frees would be retaken in the
-        # same transaction, always by this worker, before any other could see it.
-        if not (self.plain and engine.plainly_recorded(self.pending)):
+        # What cannot go in the claim's round trip is recorded first, on its own, so a
+        # failed claim never leaves outcomes both written and pending.
+        if not engine.recorded_with_claim(self.pending, plain=self.plain):
             self._record()
         outcomes, self.pending = self.pending, []
         try:

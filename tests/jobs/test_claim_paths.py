@@ -4,6 +4,7 @@ full claim, within the same call, as soon as its guard finds a limit or keyed wo
 
 import threading
 import time
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -116,19 +117,38 @@ def kinds(db) -> list[str]:
     ]
 
 
+def record_and_claim(db, worker, executions, *, plain: bool) -> engine.Claim:
+    """Record `executions` succeeded and claim as many again, as a worker's tick does."""
+    return engine.outcomes_record_and_claim(
+        db,
+        worker_id=worker.pk,
+        outcomes=succeeded(executions),
+        queues=["default"],
+        limit=len(executions),
+        batch=10,
+        plain=plain,
+    )
+
+
+@contextmanager
+def default_queue_locked(db):
+    """A pause of the default queue under way: a claim on `db` fails on its lock timeout."""
+    db.execute("SET lock_timeout = '100ms'")
+    with psycopg.connect(database_url()) as pause:
+        queries.run(pause.cursor(), "lock_queue", name="default")
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            yield
+
+
+def done_count() -> int:
+    return Execution.objects.filter(state=ExecutionState.SUCCEEDED).count()
+
+
 def test_successes_are_recorded_in_the_claims_round_trip(db, worker):
     services.jobs_create_many(handler="noop", payloads=[{}] * 4)
     first = claim(db, worker, plain=False, limit=2)
     db.statements.clear()
-    second = engine.outcomes_record_and_claim(
-        db,
-        worker_id=worker.pk,
-        outcomes=succeeded(first.executions),
-        queues=["default"],
-        limit=2,
-        batch=10,
-        plain=True,
-    )
+    second = record_and_claim(db, worker, first.executions, plain=True)
     assert kinds(db) == ["record", "guard", "claim"]  # one pipeline, one transaction
     assert len(second.executions) == 2
     done = Execution.objects.filter(state=ExecutionState.SUCCEEDED).values_list("pk", flat=True)
@@ -138,29 +158,12 @@ def test_successes_are_recorded_in_the_claims_round_trip(db, worker):
 def test_a_claim_that_fails_leaves_the_successes_sent_with_it_unwritten(db, worker):
     services.jobs_create_many(handler="noop", payloads=[{}] * 4)
     first = claim(db, worker, plain=False, limit=2)
-    db.execute("SET lock_timeout = '100ms'")
-    with psycopg.connect(database_url()) as pause:
-        queries.run(pause.cursor(), "lock_queue", name="default")  # a pause under way
-        with pytest.raises(psycopg.errors.LockNotAvailable):
-            engine.outcomes_record_and_claim(
-                db,
-                worker_id=worker.pk,
-                outcomes=succeeded(first.executions),
-                queues=["default"],
-                limit=2,
-                plain=True,
-            )
+    with default_queue_locked(db):
+        record_and_claim(db, worker, first.executions, plain=True)
     # One transaction: the record went with the claim, and is written when it is retried.
-    assert Execution.objects.filter(state=ExecutionState.SUCCEEDED).count() == 0
-    engine.outcomes_record_and_claim(
-        db,
-        worker_id=worker.pk,
-        outcomes=succeeded(first.executions),
-        queues=["default"],
-        limit=2,
-        plain=True,
-    )
-    assert Execution.objects.filter(state=ExecutionState.SUCCEEDED).count() == 2
+    assert done_count() == 0
+    record_and_claim(db, worker, first.executions, plain=True)
+    assert done_count() == 2
 
 
 def test_successes_that_notify_are_recorded_on_their_own_first(db, worker):
@@ -169,14 +172,7 @@ def test_successes_that_notify_are_recorded_on_their_own_first(db, worker):
     )
     first = claim(db, worker, plain=False, limit=1)
     db.statements.clear()
-    engine.outcomes_record_and_claim(
-        db,
-        worker_id=worker.pk,
-        outcomes=succeeded(first.executions),
-        queues=["default"],
-        limit=1,
-        plain=True,
-    )
+    record_and_claim(db, worker, first.executions, plain=True)
     sent = kinds(db)
     assert sent[0] == "record" and "other" in sent[1 : sent.index("guard")]  # its notification
     assert sent[-2:] == ["guard", "claim"]
@@ -186,16 +182,6 @@ def test_successes_before_a_full_claim_are_recorded_on_their_own(db, worker):
     # Their own transaction: written even when the claim after them fails.
     services.jobs_create_many(handler="noop", payloads=[{}] * 4)
     first = claim(db, worker, plain=False, limit=2)
-    db.execute("SET lock_timeout = '100ms'")
-    with psycopg.connect(database_url()) as pause:
-        queries.run(pause.cursor(), "lock_queue", name="default")
-        with pytest.raises(psycopg.errors.LockNotAvailable):
-            engine.outcomes_record_and_claim(
-                db,
-                worker_id=worker.pk,
-                outcomes=succeeded(first.executions),
-                queues=["default"],
-                limit=2,
-                plain=False,
-            )
-    assert Execution.objects.filter(state=ExecutionState.SUCCEEDED).count() == 2
+    with default_queue_locked(db):
+        record_and_claim(db, worker, first.executions, plain=False)
+    assert done_count() == 2
