@@ -34,6 +34,12 @@ DEFAULTS = {
     # Handler threads a worker may have abandoned (their run timed out but the thread has
     # not returned) before it stops claiming until some of them end.
     "WORKER_MAX_ABANDONED_THREADS": 8,
+    # Executions a worker claims ahead of its free slots (at most its concurrency), from
+    # queues without limits, so a slot that frees starts its next at once; 0: none.
+    "WORKER_PREFETCH": 10,
+    # Seconds an execution claimed ahead may wait for a slot before it goes back to the
+    # queue (every slot busy with longer runs: another worker may start it sooner).
+    "WORKER_PREFETCH_WAIT_SECONDS": 1.0,
     # --- Jobs and their runs ---
     # Seconds a run of a job without its own timeout_seconds may take.
     "JOB_DEFAULT_TIMEOUT_SECONDS": 3600,

@@ -62,12 +62,15 @@ def claim_due(
     limit: int,
     batch: int | None = None,
     plain: bool = False,
+    ahead: int = 0,
 ) -> Claim:
     """Claim as executions_claim does, and say when a rate-limited queue may start next.
 
     With `plain` (the worker's previous claim found its queues plain) the claim is tried
-    with claim_plain, which leaves out the limits' bookkeeping; if the guard finds a queue
-    limited or keyed work due, that claim takes nothing and the full claim follows.
+    with claim_plain, which leaves out the limits' bookkeeping, and takes up to `ahead`
+    more than `limit` (the worker buffers them); if the guard finds a queue limited or
+    keyed work due, that claim takes nothing and the full claim follows, for `limit` only:
+    in a limited queue an execution claimed is one started.
     """
     return outcomes_record_and_claim(
         conn,
@@ -77,6 +80,7 @@ def claim_due(
         limit=limit,
         batch=batch,
         plain=plain,
+        ahead=ahead,
     )
 
 
@@ -97,6 +101,7 @@ def outcomes_record_and_claim(
     limit: int,
     batch: int | None = None,
     plain: bool = False,
+    ahead: int = 0,
 ) -> Claim:
     """Record `outcomes` as outcomes_record does, then claim as claim_due does.
 
@@ -105,10 +110,11 @@ def outcomes_record_and_claim(
     both, so a failure of either writes neither (the worker records them again at its next
     try). Otherwise they are recorded on their own first (recorded_with_claim).
     """
-    if outcomes and (limit <= 0 or not queues or not recorded_with_claim(outcomes, plain=plain)):
+    wanted = limit + ahead if plain else limit
+    if outcomes and (wanted <= 0 or not queues or not recorded_with_claim(outcomes, plain=plain)):
         outcomes_record(conn, worker_id=worker_id, outcomes=outcomes)
         outcomes = []
-    if limit <= 0 or not queues:
+    if wanted <= 0 or not queues:
         return Claim([], None, plain)
     if not conn.autocommit:
         # The pipeline's implicit transaction is what holds the guard's locks over the claim.
@@ -117,8 +123,8 @@ def outcomes_record_and_claim(
     params = {
         "worker": worker_id,
         "queues": queues,
-        "limit": max(batch or limit, limit),
-        "free": limit,
+        "limit": max(batch or wanted, wanted),
+        "free": wanted,
         "now": now,
     }
     record = successes_params(outcomes, worker_id=worker_id, now=now) if outcomes else None
@@ -128,7 +134,9 @@ def outcomes_record_and_claim(
         successes_recorded(outcomes, recorded, worker_id=worker_id, after=after)
         after.send()
     if plain and not claim.plain:
-        claim, _ = _claim(conn, "claim", params, None)
+        if limit <= 0:
+            return Claim([], None, False)
+        claim, _ = _claim(conn, "claim", {**params, "free": limit}, None)
     return claim
 
 

@@ -38,9 +38,12 @@ class WorkerProcess:
         burst: bool = False,
         name: str | None = None,
         poll_interval: float | None = None,
+        prefetch: int | None = None,
     ):
         self.queues = queues
         self.concurrency = concurrency
+        # Claimed ahead of the free slots, from queues without limits (see _claim).
+        self.prefetch = min(concurrency, conf.WORKER_PREFETCH if prefetch is None else prefetch)
         self.burst = burst
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.poll_interval = poll_interval or conf.WORKER_POLL_SECONDS
@@ -51,9 +54,14 @@ class WorkerProcess:
         self._db = None  # the main thread's connection, opened on first use
         self.wake = threading.Event()
         self.stopping = threading.Event()
-        self.slots = Slots(concurrency, on_finish=self.wake.set)
+        self.slots = Slots(
+            concurrency,
+            on_finish=self.wake.set,
+            on_start=lambda item: log_started(item.execution, worker=self.name),
+        )
         self.lease = Lease(self, interval=conf.WORKER_HEARTBEAT_SECONDS)
         self.pending: list[engine.Outcome] = []  # outcomes not yet written (database away)
+        self.unreleased: list[int] = []  # withdrawn from the slots, release not yet written
         self.check_cancels = threading.Event()
         self.refresh_due = threading.Event()  # a job may have been added: re-read next_due
         self.next_due = None  # when the next active job falls due, as last read
@@ -62,6 +70,7 @@ class WorkerProcess:
         self.last_maintenance = 0.0
         self.signals_seen = 0
         self.claims_held = False  # stopped claiming at WORKER_MAX_ABANDONED_THREADS
+        self.ahead_held = False  # no claiming ahead until a slot frees (_release_waiting)
         self.previous_handlers: dict[int, object] = {}
 
     @property
@@ -174,6 +183,7 @@ class WorkerProcess:
         # Claim first: what a NOTIFY announced should start before anything else is done.
         # The outcomes collected are recorded with it (see _claim).
         claimed, more = self._claim()
+        self._release_waiting(longer_than=conf.WORKER_PREFETCH_WAIT_SECONDS)
         if self.lease.due() or self.check_cancels.is_set():
             self.check_cancels.clear()
             self.lease.renew()
@@ -230,15 +240,36 @@ class WorkerProcess:
         soonest = self.slots.soonest_deadline()
         if soonest is not None:
             timeout = min(timeout, max(0.0, soonest - time.monotonic()))
+        waiting = self.slots.waiting()
+        if waiting:  # when the oldest claimed ahead has waited too long (_release_waiting)
+            give_up = waiting[0].started + conf.WORKER_PREFETCH_WAIT_SECONDS
+            timeout = min(timeout, max(0.0, give_up - time.monotonic()))
         return timeout
 
     # --- Claim, run, record -------------------------------------------------------------
 
     def _claim(self) -> tuple[int, bool]:
-        """Claim into the free slots; return how many, and whether every free slot was filled
-        (then more may be waiting)."""
+        """Claim into the free slots, and ahead of them; return how many, and whether all
+        it asked for came (then more may be waiting).
+
+        In queues without limits the worker claims up to `prefetch` more than its free
+        slots: they wait here for the next slot to free, so a slot that finishes starts its
+        next at once while the main thread records and claims. They are held like running
+        ones (the lease keeps them, a rescue fails them), given back if they wait too long
+        or the worker stops (_release_waiting), and their started_at is their claim's. In a
+        limited queue a claim takes only free slots: there a claimed execution is a started
+        one, counted against the limit.
+        """
         free = self.slots.free
-        if free <= 0 or self.stopping.is_set() or self._held_by_abandoned():
+        timing_out = self.slots.abandoned_count > 0
+        if timing_out:
+            # Handlers are outliving their timeouts: what waits here would start in the
+            # slots they leave and could time out too (WORKER_MAX_ABANDONED_THREADS).
+            self._release_waiting()
+        ahead = 0
+        if self.plain and not self.ahead_held and not timing_out:
+            ahead = max(0, min(self.prefetch, self.concurrency + self.prefetch - len(self.running)))
+        if free + ahead <= 0 or self.stopping.is_set() or self._held_by_abandoned():
             self._record()
             return 0, False
         # What cannot go in the claim's round trip is recorded first, on its own, so a
@@ -253,18 +284,40 @@ class WorkerProcess:
                 outcomes=outcomes,
                 queues=self.queues,
                 limit=free,
-                batch=self.concurrency,
+                batch=self.concurrency + self.prefetch,
                 plain=self.plain,
+                ahead=ahead,
             )
         except Exception:
             self.pending = outcomes + self.pending  # neither was written: recorded next time
             raise
+        # A plain claim asked for the free slots and those ahead; a full one, slots only.
+        asked = free + ahead if self.plain and claim.plain else free
         self.next_start, self.plain = claim.next_start_at, claim.plain
         claimed = claim.executions
         for execution in claimed:
-            log_started(execution, worker=self.name)
             self.slots.start(execution)
-        return len(claimed), len(claimed) == free
+        return len(claimed), len(claimed) == asked
+
+    def _release_waiting(self, *, longer_than: float = 0.0) -> None:
+        """Give back to the queue what was claimed ahead and has waited here `longer_than`
+        seconds (every slot busy with longer runs), so that another worker may start it;
+        and claim no more ahead until a slot frees."""
+        withdrawn = self.slots.withdraw(handed_before=time.monotonic() - longer_than)
+        if not withdrawn:
+            return
+        self.ahead_held = True
+        ids = [item.execution.id for item in withdrawn]
+        try:
+            released = engine.executions_release(self.db(), worker_id=self.worker_id, ids=ids)
+        except Exception:
+            self.unreleased += ids  # released at shutdown, or rescued past the lease
+            raise
+        logger.info(
+            "Released %d executions claimed ahead that waited for a slot",
+            released,
+            extra={"execution_ids": ids, **self.log_extra},
+        )
 
     def _held_by_abandoned(self) -> bool:
         """Return True while abandoned handler threads are at WORKER_MAX_ABANDONED_THREADS.
@@ -301,6 +354,7 @@ class WorkerProcess:
         for item, outcome in self.slots.finished() + self.slots.timed_out():
             log_outcome(item, outcome, worker=self.name)
             self.pending.append(outcome)
+            self.ahead_held = False  # a slot turned over: claiming ahead may pay again
 
     def _record(self) -> int:
         if not self.pending:
@@ -328,6 +382,12 @@ class WorkerProcess:
 
     def _shutdown(self) -> None:
         deadline = time.monotonic() + self.grace
+        # What waits for a slot goes back to the queue at once, for other workers to start
+        # (with the database away, at the end with the rest).
+        try:
+            self._release_waiting()
+        except TRANSIENT:
+            self._reset_db()
         while self.running and time.monotonic() < deadline:
             self.wake.wait(min(0.1, max(0.0, deadline - time.monotonic())))
             self.wake.clear()
@@ -337,7 +397,7 @@ class WorkerProcess:
                 self._shutdown_heartbeat()
         for item in self.running.values():
             item.cancel_event.set()
-        leftover = list(self.running)
+        leftover = list(self.running) + self.unreleased
 
         def finish() -> bool:
             self._record()

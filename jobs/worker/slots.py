@@ -1,15 +1,19 @@
 """Slots: the threads that run handlers, each execution under its timeout.
 
 The worker's main thread hands claimed executions to `Slots.start`, and takes their
-outcomes back with `finished` and `timed_out`. A handler that outlives its timeout is
-abandoned: it is asked to stop, its slot thread replaced, and whatever it returns later is
-ignored. Python cannot kill a thread, so an abandoned one lives on until its handler
-returns; `abandoned_count` says how many do, and the worker stops claiming while they
-reach WORKER_MAX_ABANDONED_THREADS, so that a handler stuck for hours cannot make threads
-(and their sockets) pile up.
+outcomes back with `finished` and `timed_out`. It may hand over more than there are slots:
+those claimed ahead wait, in the order given, for the next slot to free (`waiting`), and
+can be taken back before they start (`withdraw`). Their timeout counts from their start.
+
+A handler that outlives its timeout is abandoned: it is asked to stop, its slot thread
+replaced, and whatever it returns later is ignored. Python cannot kill a thread, so an
+abandoned one lives on until its handler returns; `abandoned_count` says how many do, and
+the worker stops claiming while they reach WORKER_MAX_ABANDONED_THREADS, so that a handler
+stuck for hours cannot make threads (and their sockets) pile up.
 """
 
 import logging
+import math
 import queue
 import threading
 import time
@@ -28,22 +32,26 @@ logger = logging.getLogger("jobs.worker")
 class Running:
     execution: ExecutionRow
     cancel_event: threading.Event = field(default_factory=threading.Event)
+    # When it was handed over, then when a slot started it (monotonic clock).
     started: float = field(default_factory=time.monotonic)
-    deadline: float = 0.0
-    thread: threading.Thread | None = None
+    deadline: float = math.inf  # none until it starts
+    thread: threading.Thread | None = None  # the slot running it; None while it waits
     # Set under Slots.lock: the handler returned (its outcome stands), or it was abandoned
-    # at its timeout (its thread ends when it returns). Whichever comes first wins.
+    # at its timeout (its thread ends when it returns), or it was withdrawn before it
+    # started. Whichever comes first wins.
     returned: bool = False
     abandoned: bool = False
+    withdrawn: bool = False
 
 
 class Slots:
     """`concurrency` threads running handlers; `on_finish` is called from a slot thread
     whenever an outcome is ready."""
 
-    def __init__(self, concurrency: int, *, on_finish):
+    def __init__(self, concurrency: int, *, on_finish, on_start=None):
         self.concurrency = concurrency
         self.on_finish = on_finish
+        self.on_start = on_start  # called from the slot thread as a handler starts
         self.running: dict[int, Running] = {}
         self.work: queue.Queue[Running | None] = queue.Queue()
         self.results: queue.Queue[tuple[Running, Outcome]] = queue.Queue()
@@ -54,7 +62,27 @@ class Slots:
 
     @property
     def free(self) -> int:
-        return self.concurrency - len(self.running)
+        """Slots with nothing to run, neither running nor waiting."""
+        return max(0, self.concurrency - len(self.running))
+
+    def waiting(self) -> list[Running]:
+        """The executions handed over that no slot has started yet, oldest first."""
+        with self.lock:
+            return [item for item in self.running.values() if item.thread is None]
+
+    def withdraw(self, *, handed_before: float = math.inf) -> list[Running]:
+        """Take back the executions handed over before `handed_before` (monotonic) that no
+        slot has started: they will not run here."""
+        with self.lock:
+            taken = [
+                item
+                for item in self.running.values()
+                if item.thread is None and item.started < handed_before
+            ]
+            for item in taken:
+                item.withdrawn = True
+                del self.running[item.execution.id]
+        return taken
 
     @property
     def abandoned_count(self) -> int:
@@ -72,9 +100,8 @@ class Slots:
             self.work.put(None)
 
     def start(self, execution: ExecutionRow) -> Running:
-        """Hand `execution` to a free slot."""
+        """Hand `execution` to the next free slot."""
         item = Running(execution)
-        item.deadline = item.started + execution.job.effective_timeout
         self.running[execution.id] = item
         self.work.put(item)
         return item
@@ -138,15 +165,20 @@ class Slots:
             if item is None:
                 return
             with self.lock:
-                if item.abandoned:
-                    continue  # its timeout passed before a thread was free to start it
+                if item.withdrawn:
+                    continue  # taken back before it started
                 item.thread = me
-            # Handlers use the ORM: a connection dropped meanwhile is replaced first.
-            close_old_connections()
-            try:
-                outcome = execute(item.execution, item.cancel_event)
-            finally:
-                close_old_connections()
+                item.started = time.monotonic()
+                item.deadline = item.started + item.execution.job.effective_timeout
+            if item.cancel_event.is_set():
+                # Asked to stop while it waited for this slot: it never starts.
+                outcome = Outcome(
+                    item.execution, ExecutionState.CANCELLED, error="Cancelled before it started."
+                )
+            else:
+                if self.on_start is not None:
+                    self.on_start(item)
+                outcome = self._execute(item)
             with self.lock:
                 item.returned = True
                 abandoned = item.abandoned
@@ -158,3 +190,12 @@ class Slots:
                 return
             self.results.put((item, outcome))
             self.on_finish()
+
+    @staticmethod
+    def _execute(item: Running) -> Outcome:
+        # Handlers use the ORM: a connection dropped meanwhile is replaced first.
+        close_old_connections()
+        try:
+            return execute(item.execution, item.cancel_event)
+        finally:
+            close_old_connections()

@@ -19,10 +19,16 @@ from tests.conftest import database_url
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def claim(db, worker, *, plain: bool, limit: int = 10) -> engine.Claim:
+def claim(db, worker, *, plain: bool, limit: int = 10, ahead: int = 0) -> engine.Claim:
     db.statements.clear()
     return engine.claim_due(
-        db, worker_id=worker.pk, queues=["default"], limit=limit, batch=10, plain=plain
+        db,
+        worker_id=worker.pk,
+        queues=["default"],
+        limit=limit,
+        batch=10,
+        plain=plain,
+        ahead=ahead,
     )
 
 
@@ -41,6 +47,21 @@ def test_plain_queues_are_claimed_with_the_plain_statement_after_the_first_claim
     assert {e.id for e in first.executions + second.executions} == set(
         Execution.objects.filter(state=ExecutionState.RUNNING).values_list("pk", flat=True)
     )
+
+
+def test_a_plain_claim_takes_ahead_of_the_free_slots_and_the_full_claim_does_not(db, worker):
+    services.jobs_create_many(handler="noop", payloads=[{}] * 8)
+    # Not known to be plain yet: the full claim, for the free slots only.
+    assert len(claim(db, worker, plain=False, limit=1, ahead=2).executions) == 1
+    assert len(claim(db, worker, plain=True, limit=1, ahead=2).executions) == 3
+    assert len(claim(db, worker, plain=True, limit=0, ahead=2).executions) == 2
+    # A limit set since: the fallback claims the free slots only, and none with no slot.
+    queue_update(name="default", concurrency_limit=20)
+    assert claim(db, worker, plain=True, limit=0, ahead=2).executions == []
+    assert claims_sent(db) == ["plain"]
+    assert len(claim(db, worker, plain=True, limit=1, ahead=2).executions) == 1
+    assert claims_sent(db) == ["plain", "full"]
+    assert Execution.objects.filter(state=ExecutionState.RUNNING).count() == 7
 
 
 def test_a_limit_set_since_the_last_claim_is_kept_by_the_fallback(db, worker):

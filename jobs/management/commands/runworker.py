@@ -42,6 +42,13 @@ class Command(BaseCommand):
             "--concurrency", type=int, default=4, help="Jobs run at once (threads)."
         )
         parser.add_argument(
+            "--prefetch",
+            type=int,
+            default=None,
+            help="Executions claimed ahead of free slots, at most --concurrency "
+            "(default WORKER_PREFETCH; 0: none).",
+        )
+        parser.add_argument(
             "--burst", action="store_true", help="Drain what is due now, then exit."
         )
         parser.add_argument("--name", default=None, help="Worker name (default host:pid).")
@@ -52,9 +59,11 @@ class Command(BaseCommand):
             help="Seconds between polls (default WORKER_POLL_SECONDS).",
         )
 
-    def handle(self, *args, queues, concurrency, burst, name, poll_interval, **options):
+    def handle(self, *args, queues, concurrency, prefetch, burst, name, poll_interval, **options):
         if not 1 <= concurrency <= 1000:
             raise CommandError("--concurrency must be between 1 and 1000.")
+        if prefetch is not None and prefetch < 0:
+            raise CommandError("--prefetch must be 0 or more.")
         if poll_interval is not None and poll_interval <= 0:
             raise CommandError("--poll-interval must be a positive number of seconds.")
         lease = conf.WORKER_LEASE_SECONDS
@@ -70,6 +79,7 @@ class Command(BaseCommand):
             burst=burst,
             name=name,
             poll_interval=poll_interval,
+            prefetch=prefetch,
         )
         if unapplied_migrations():
             raise CommandError("The database is not migrated: run manage.py migrate first.")

@@ -1,0 +1,169 @@
+"""Claiming ahead: a worker takes executions beyond its free slots, in queues without limits,
+and holds them like running ones until a slot starts them (real worker processes)."""
+
+import signal
+from itertools import pairwise
+
+import pytest
+from django.utils import timezone
+
+from jobs import services
+from jobs.models import Execution, Queue
+from jobs.states import ExecutionState
+from tests.conftest import wait_for
+from tests.runlog.models import RunLog
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+# Claimed ahead and left waiting for the whole test, unless a test says otherwise.
+KEEP_WAITING = {"WORKER_PREFETCH_WAIT_SECONDS": "60"}
+
+
+def make_job(name, **payload):
+    return services.job_create(
+        owner=None,
+        name=name,
+        handler="probe",
+        payload={"mode": "record", **payload},
+        schedule_type="once",
+        run_at=timezone.now(),
+    )
+
+
+def one_running_one_waiting(first, second):
+    """Wait until `first` runs in its handler and `second` is claimed but not started."""
+    wait_for(
+        lambda: (
+            RunLog.objects.filter(job_id=first.pk).exists()
+            and Execution.objects.filter(job=second, state=ExecutionState.RUNNING).exists()
+        ),
+        message="one running and one claimed ahead",
+    )
+    assert not RunLog.objects.filter(job_id=second.pk).exists()
+
+
+def test_an_execution_claimed_ahead_starts_when_the_slot_frees(start_worker):
+    first = make_job("first", mode="sleep", seconds=1)
+    second = make_job("second")
+    worker = start_worker("--concurrency", "1", "--prefetch", "1", env=KEEP_WAITING)
+    one_running_one_waiting(first, second)
+    wait_for(
+        lambda: Execution.objects.filter(state=ExecutionState.SUCCEEDED).count() == 2,
+        message="both to succeed",
+    )
+    runs = {run.job_id: run for run in RunLog.objects.all()}
+    # One slot: the second began only after the first ended, and in the same worker.
+    assert runs[second.pk].started_at >= runs[first.pk].finished_at
+    assert runs[second.pk].pid == runs[first.pk].pid == worker.pid
+    assert second.executions.get().attempt == 1
+
+
+def test_a_sigkilled_worker_s_claimed_ahead_executions_are_rescued(start_worker):
+    first = make_job("first", mode="sleep", seconds=60, sleep_attempts=[1])
+    second = make_job("second")
+    doomed = start_worker("--concurrency", "1", "--prefetch", "1", env=KEEP_WAITING)
+    one_running_one_waiting(first, second)
+    doomed.signal(signal.SIGKILL)
+    doomed.wait(timeout=10)
+
+    rescuer = start_worker("--concurrency", "2", "--prefetch", "0")
+    wait_for(
+        lambda: Execution.objects.filter(state=ExecutionState.SUCCEEDED).count() == 2,
+        timeout=60,
+        message="both rescued and run",
+    )
+    for job in (first, second):
+        history = list(job.executions.order_by("attempt"))
+        assert [(e.attempt, e.state) for e in history] == [
+            (1, ExecutionState.FAILED),
+            (2, ExecutionState.SUCCEEDED),
+        ]
+        assert "Worker lost" in history[0].error
+        assert history[1].worker.pid == rescuer.pid
+    # The one claimed ahead never ran in the killed worker: it ran once, in the rescuer.
+    assert list(RunLog.objects.filter(job_id=second.pk).values_list("pid", flat=True)) == [
+        rescuer.pid
+    ]
+
+
+def test_sigterm_gives_claimed_ahead_executions_back_at_once(start_worker):
+    first = make_job("first", mode="sleep", seconds=3)
+    second = make_job("second")
+    worker = start_worker("--concurrency", "1", "--prefetch", "1", env=KEEP_WAITING)
+    one_running_one_waiting(first, second)
+    worker.signal(signal.SIGTERM)
+    # Back in the queue while the running one still runs: another worker may take it now.
+    wait_for(
+        lambda: Execution.objects.filter(
+            job=second, state=ExecutionState.QUEUED, worker__isnull=True
+        ).exists(),
+        message="the claimed-ahead execution back in the queue",
+    )
+    assert first.executions.get().state == ExecutionState.RUNNING
+
+    assert worker.wait(timeout=30) == 0, worker.output()
+    assert first.executions.get().state == ExecutionState.SUCCEEDED
+    assert "Released 1 executions claimed ahead" in worker.output()
+    assert not RunLog.objects.filter(job_id=second.pk).exists()
+
+    start_worker("--burst").wait(timeout=30)
+    execution = second.executions.get()  # none lost, none twice: one attempt, run once
+    assert (execution.attempt, execution.state) == (1, ExecutionState.SUCCEEDED)
+    assert RunLog.objects.filter(job_id=second.pk).count() == 1
+
+
+def test_one_waiting_too_long_goes_back_for_another_worker(start_worker):
+    first = make_job("first", mode="sleep", seconds=6)
+    second = make_job("second")
+    busy = start_worker(
+        "--concurrency", "1", "--prefetch", "1", env={"WORKER_PREFETCH_WAIT_SECONDS": "0.5"}
+    )
+    wait_for(lambda: RunLog.objects.filter(job_id=first.pk).exists(), message="first started")
+    wait_for(
+        lambda: "Released 1 executions claimed ahead that waited" in busy.output(),
+        message="the wait to run out",
+    )
+    idle = start_worker("--concurrency", "1")
+    wait_for(
+        lambda: RunLog.objects.filter(job_id=second.pk, finished_at__isnull=False).exists(),
+        message="the second to run elsewhere",
+    )
+    run = RunLog.objects.get(job_id=second.pk)
+    assert run.pid == idle.pid
+    # It ran while the busy worker's only slot was still taken by the first.
+    assert Execution.objects.get(job=first).state == ExecutionState.RUNNING
+    assert second.executions.get().attempt == 1
+
+
+def test_an_execution_cancelled_while_it_waits_never_starts(start_worker):
+    first = make_job("first", mode="sleep", seconds=2)
+    second = make_job("second")
+    start_worker("--concurrency", "1", "--prefetch", "1", env=KEEP_WAITING)
+    one_running_one_waiting(first, second)
+    services.execution_cancel(execution=second.executions.get())
+    wait_for(
+        lambda: Execution.objects.filter(job=second, state=ExecutionState.CANCELLED).exists(),
+        message="the waiting execution to end cancelled",
+    )
+    wait_for(lambda: first.executions.get().state == ExecutionState.SUCCEEDED, message="first done")
+    assert not RunLog.objects.filter(job_id=second.pk).exists()
+
+
+@pytest.mark.parametrize("limited", [False, True])
+def test_only_queues_without_limits_are_claimed_ahead(start_worker, limited):
+    if limited:
+        # A limit the worker cannot reach: it still makes each claim exact, so slots only.
+        Queue.objects.create(name="default", concurrency_limit=50)
+    jobs = [make_job(f"job {i}", mode="sleep", seconds=0.3) for i in range(4)]
+    worker = start_worker("--burst", "--concurrency", "1", "--prefetch", "1", env=KEEP_WAITING)
+    assert worker.wait(timeout=60) == 0, worker.output()
+
+    spans = sorted(
+        (e.started_at, e.finished_at)
+        for e in Execution.objects.filter(job__in=jobs, state=ExecutionState.SUCCEEDED)
+    )
+    assert len(spans) == 4
+    # started_at is the claim's time: claimed ahead, an execution's span overlaps the one
+    # before it; in a limited queue a claim is a start, and one slot never overlaps.
+    overlapped = any(start < prev_end for (_, prev_end), (start, _) in pairwise(spans))
+    assert overlapped is not limited
