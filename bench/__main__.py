@@ -48,9 +48,12 @@ def print_table(figures: list[Figure]) -> None:
 def print_targets(figures: list[Figure]) -> None:
     """Each figure that has a target: its ratio to the baseline the target names."""
     marked = [f for f in figures if f.notes.get("target")]
-    if not marked:
-        return
-    print("\ntargets (issue 22):")
+    for issue in sorted({f.notes.get("issue", "22") for f in marked}):
+        print(f"\ntargets (issue {issue}):")
+        print_issue_targets([f for f in marked if f.notes.get("issue", "22") == issue])
+
+
+def print_issue_targets(marked: list[Figure]) -> None:
     for f in marked:
         head = f"  {f.name} / {f.baseline_name}"
         if f.ratio is None:
