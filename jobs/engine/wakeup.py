@@ -4,6 +4,8 @@ A payload says what changed, so that a worker does only what it calls for:
 - `queued:<queue>`: executions were queued there: claim now.
 - `schedule:<queue>`: a job's next run changed: re-read when the next job falls due.
 - `cancel:<execution id>`: a running execution was asked to stop.
+- `limits:<queue>`: a queue was paused or its limits changed: what a worker claimed ahead
+  of its slots from there must not start as if nothing had.
 The engine's statements (queries.sql) send `queued:` themselves; the web sends the others
 through `send` (queries.sql: notify).
 """
@@ -16,6 +18,7 @@ CHANNEL = "jobs_scheduler"
 QUEUED = "queued"
 SCHEDULE = "schedule"
 CANCEL = "cancel"
+LIMITS = "limits"
 
 
 def payload(kind: str, value) -> str:
@@ -25,7 +28,7 @@ def payload(kind: str, value) -> str:
 def parse(text: str) -> tuple[str, str]:
     """Return (kind, value) of a payload; kind is "" for one this version does not know."""
     kind, _, value = text.partition(":")
-    return (kind, value) if kind in (QUEUED, SCHEDULE, CANCEL) else ("", text)
+    return (kind, value) if kind in (QUEUED, SCHEDULE, CANCEL, LIMITS) else ("", text)
 
 
 def send(kind: str, value) -> None:
@@ -44,3 +47,7 @@ def schedule_changed(queue: str) -> None:
 
 def cancel_requested(execution_id: int) -> None:
     send(CANCEL, execution_id)
+
+
+def limits_changed(queue: str) -> None:
+    send(LIMITS, queue)

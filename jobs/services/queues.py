@@ -76,6 +76,7 @@ def queue_update(*, name: str, **changes) -> Queue:
         diff = {f: [before[f], v] for f, v in changes.items() if before[f] != v}
         if diff:
             _audit(queue, "edit", diff)
+            wakeup.limits_changed(name)
     return queue
 
 
@@ -87,6 +88,7 @@ def _set_paused(name: str, paused: bool, action: str) -> Queue:
             queue.updated_at = timezone.now()
             queue.save(update_fields=["paused", "updated_at"])
             _audit(queue, action, {"paused": [not paused, paused]})
+            wakeup.limits_changed(name)
     return queue
 
 

@@ -71,6 +71,7 @@ class WorkerProcess:
         self.signals_seen = 0
         self.claims_held = False  # stopped claiming at WORKER_MAX_ABANDONED_THREADS
         self.ahead_held = False  # no claiming ahead until a slot frees (_release_waiting)
+        self.limits_changed = threading.Event()  # a queue of ours paused or limited anew
         self.previous_handlers: dict[int, object] = {}
 
     @property
@@ -182,6 +183,12 @@ class WorkerProcess:
         self._collect()
         # Claim first: what a NOTIFY announced should start before anything else is done.
         # The outcomes collected are recorded with it (see _claim).
+        if self.limits_changed.is_set():
+            # What was claimed ahead from a queue paused or limited since must not start as
+            # if it were not: back to the queue, and the next claim is the full one.
+            self.limits_changed.clear()
+            self.plain = False
+            self._release_waiting()
         claimed, more = self._claim()
         self._release_waiting(longer_than=conf.WORKER_PREFETCH_WAIT_SECONDS)
         if self.lease.due() or self.check_cancels.is_set():
@@ -376,6 +383,9 @@ class WorkerProcess:
             return False
         if kind == wakeup.SCHEDULE:
             self.refresh_due.set()
+        if kind == wakeup.LIMITS:
+            self.limits_changed.set()
+            return bool(self.slots.waiting())
         return kind in (wakeup.QUEUED, wakeup.SCHEDULE)
 
     # --- Shutdown -----------------------------------------------------------------------

@@ -2,6 +2,7 @@
 and holds them like running ones until a slot starts them (real worker processes)."""
 
 import signal
+import time
 from itertools import pairwise
 
 import pytest
@@ -9,6 +10,7 @@ from django.utils import timezone
 
 from jobs import services
 from jobs.models import Execution, Queue
+from jobs.services.queues import queue_pause, queue_resume
 from jobs.states import ExecutionState
 from tests.conftest import wait_for
 from tests.runlog.models import RunLog
@@ -167,3 +169,28 @@ def test_only_queues_without_limits_are_claimed_ahead(start_worker, limited):
     # before it; in a limited queue a claim is a start, and one slot never overlaps.
     overlapped = any(start < prev_end for (_, prev_end), (start, _) in pairwise(spans))
     assert overlapped is not limited
+
+
+def test_pausing_the_queue_gives_back_what_waits_and_it_starts_after_the_resume(start_worker):
+    first = make_job("first", mode="sleep", seconds=2)
+    second = make_job("second")
+    start_worker("--concurrency", "1", "--prefetch", "1", env=KEEP_WAITING)
+    one_running_one_waiting(first, second)
+    queue_pause(name="default")
+    wait_for(
+        lambda: Execution.objects.filter(
+            job=second, state=ExecutionState.QUEUED, worker__isnull=True
+        ).exists(),
+        message="the waiting execution back in the paused queue",
+    )
+    wait_for(lambda: first.executions.get().state == ExecutionState.SUCCEEDED, message="first done")
+    time.sleep(0.5)  # a free slot, and the paused queue's execution still waits
+    assert not RunLog.objects.filter(job_id=second.pk).exists()
+
+    resumed_at = timezone.now()
+    queue_resume(name="default")
+    wait_for(
+        lambda: second.executions.filter(state=ExecutionState.SUCCEEDED).exists(),
+        message="the second to run after the resume",
+    )
+    assert RunLog.objects.get(job_id=second.pk).started_at >= resumed_at
