@@ -38,7 +38,8 @@ DEFAULTS = {
     # queues without limits, so a slot that frees starts its next at once; 0: none.
     "WORKER_PREFETCH": 10,
     # Seconds an execution claimed ahead may wait for a slot before it goes back to the
-    # queue (every slot busy with longer runs: another worker may start it sooner).
+    # queue (every slot busy with longer runs: another worker may start it sooner); 0: no
+    # claiming ahead.
     "WORKER_PREFETCH_WAIT_SECONDS": 1.0,
     # --- Jobs and their runs ---
     # Seconds a run of a job without its own timeout_seconds may take.

@@ -175,9 +175,9 @@ SELECT (SELECT count(*) FROM shared) AS queues,
 -- key's room the same for the key; a rate-limited queue starts at most one per claim, not
 -- before its next start time (see booked). `started_at` is the database's
 -- clock once the locks are held. Rows locked past the limits are let go at commit. The
--- worker's batch ({limit}, its concurrency) and queues are written into the statement, and
--- only its free slots (%(free)s) are bound, so one text is prepared and planned once per
--- worker however many slots are free.
+-- worker's batch ({limit}: its concurrency and what it may claim ahead) and queues are
+-- written into the statement, and only what it asks for now (%(free)s) is bound, so one
+-- text is prepared and planned once per worker however many slots are free.
 WITH RECURSIVE setting AS (
     SELECT current_setting('jobs.claim_guarded')::text[] AS guarded,
         current_setting('jobs.claim_keyed')::boolean AS keyed,
@@ -595,11 +595,12 @@ FOR UPDATE OF execution SKIP LOCKED;
 
 -- release --
 -- Put executions %(ids)s that %(worker)s holds and nobody asked to stop back in the queue,
--- as if never claimed; wake their queues. The rows stay locked until commit, so a cancel
--- asked meanwhile waits and then finds them queued.
+-- as if never claimed (in their place: their run_after is kept); wake their queues. The
+-- rows stay locked until commit, so a cancel asked meanwhile waits and then finds them
+-- queued.
 WITH released AS (
     UPDATE jobs_execution
-    SET state = 'queued', worker_id = NULL, started_at = NULL, run_after = %(now)s
+    SET state = 'queued', worker_id = NULL, started_at = NULL
     WHERE id = ANY(%(ids)s::bigint[]) AND state = 'running' AND worker_id = %(worker)s
         AND NOT cancel_requested
     RETURNING queue

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from .. import conf, engine
 from ..engine import wakeup
+from .ahead import ClaimAhead
 from .execution_log import log_outcome, log_started
 from .lease import Lease
 from .listener import Listener
@@ -42,8 +43,6 @@ class WorkerProcess:
     ):
         self.queues = queues
         self.concurrency = concurrency
-        # Claimed ahead of the free slots, from queues without limits (see _claim).
-        self.prefetch = min(concurrency, conf.WORKER_PREFETCH if prefetch is None else prefetch)
         self.burst = burst
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.poll_interval = poll_interval or conf.WORKER_POLL_SECONDS
@@ -61,7 +60,6 @@ class WorkerProcess:
         )
         self.lease = Lease(self, interval=conf.WORKER_HEARTBEAT_SECONDS)
         self.pending: list[engine.Outcome] = []  # outcomes not yet written (database away)
-        self.unreleased: list[int] = []  # withdrawn from the slots, release not yet written
         self.check_cancels = threading.Event()
         self.refresh_due = threading.Event()  # a job may have been added: re-read next_due
         self.next_due = None  # when the next active job falls due, as last read
@@ -69,9 +67,9 @@ class WorkerProcess:
         self.plain = False  # our queues had no limits and no keyed work at the last claim
         self.last_maintenance = 0.0
         self.signals_seen = 0
-        self.claims_held = False  # stopped claiming at WORKER_MAX_ABANDONED_THREADS
-        self.ahead_held = False  # no claiming ahead until a slot frees (_release_waiting)
-        self.limits_changed = threading.Event()  # a queue of ours paused or limited anew
+        self.ahead = ClaimAhead(
+            self, prefetch=conf.WORKER_PREFETCH if prefetch is None else prefetch
+        )
         self.previous_handlers: dict[int, object] = {}
 
     @property
@@ -157,6 +155,7 @@ class WorkerProcess:
             len(self.running),
             extra=self.log_extra,
         )
+        self.slots.hold()  # nothing claimed ahead starts now
         self.stopping.set()
         self.wake.set()
 
@@ -183,14 +182,8 @@ class WorkerProcess:
         self._collect()
         # Claim first: what a NOTIFY announced should start before anything else is done.
         # The outcomes collected are recorded with it (see _claim).
-        if self.limits_changed.is_set():
-            # What was claimed ahead from a queue paused or limited since must not start as
-            # if it were not: back to the queue, and the next claim is the full one.
-            self.limits_changed.clear()
-            self.plain = False
-            self._release_waiting()
+        self.ahead.tend()
         claimed, more = self._claim()
-        self._release_waiting(longer_than=conf.WORKER_PREFETCH_WAIT_SECONDS)
         if self.lease.due() or self.check_cancels.is_set():
             self.check_cancels.clear()
             self.lease.renew()
@@ -247,36 +240,19 @@ class WorkerProcess:
         soonest = self.slots.soonest_deadline()
         if soonest is not None:
             timeout = min(timeout, max(0.0, soonest - time.monotonic()))
-        waiting = self.slots.waiting()
-        if waiting:  # when the oldest claimed ahead has waited too long (_release_waiting)
-            give_up = waiting[0].started + conf.WORKER_PREFETCH_WAIT_SECONDS
-            timeout = min(timeout, max(0.0, give_up - time.monotonic()))
+        give_back = self.ahead.wake_at()  # when one claimed ahead has waited too long
+        if give_back is not None:
+            timeout = min(timeout, max(0.0, give_back - time.monotonic()))
         return timeout
 
     # --- Claim, run, record -------------------------------------------------------------
 
     def _claim(self) -> tuple[int, bool]:
-        """Claim into the free slots, and ahead of them; return how many, and whether all
-        it asked for came (then more may be waiting).
-
-        In queues without limits the worker claims up to `prefetch` more than its free
-        slots: they wait here for the next slot to free, so a slot that finishes starts its
-        next at once while the main thread records and claims. They are held like running
-        ones (the lease keeps them, a rescue fails them), given back if they wait too long
-        or the worker stops (_release_waiting), and their started_at is their claim's. In a
-        limited queue a claim takes only free slots: there a claimed execution is a started
-        one, counted against the limit.
-        """
-        free = self.slots.free
-        timing_out = self.slots.abandoned_count > 0
-        if timing_out:
-            # Handlers are outliving their timeouts: what waits here would start in the
-            # slots they leave and could time out too (WORKER_MAX_ABANDONED_THREADS).
-            self._release_waiting()
-        ahead = 0
-        if self.plain and not self.ahead_held and not timing_out:
-            ahead = max(0, min(self.prefetch, self.concurrency + self.prefetch - len(self.running)))
-        if free + ahead <= 0 or self.stopping.is_set() or self._held_by_abandoned():
+        """Claim into the free slots, and ahead of them (ahead.py); return how many, and
+        whether all it asked for came (then more may be waiting)."""
+        free, ahead = self.slots.free, self.ahead.room()
+        capped = self.slots.at_abandoned_cap(self.log_extra)
+        if free + ahead <= 0 or self.stopping.is_set() or capped:
             self._record()
             return 0, False
         # What cannot go in the claim's round trip is recorded first, on its own, so a
@@ -291,7 +267,7 @@ class WorkerProcess:
                 outcomes=outcomes,
                 queues=self.queues,
                 limit=free,
-                batch=self.concurrency + self.prefetch,
+                batch=self.concurrency + self.ahead.prefetch,
                 plain=self.plain,
                 ahead=ahead,
             )
@@ -304,64 +280,14 @@ class WorkerProcess:
         claimed = claim.executions
         for execution in claimed:
             self.slots.start(execution)
-        return len(claimed), len(claimed) == asked
-
-    def _release_waiting(self, *, longer_than: float = 0.0) -> None:
-        """Give back to the queue what was claimed ahead and has waited here `longer_than`
-        seconds (every slot busy with longer runs), so that another worker may start it;
-        and claim no more ahead until a slot frees."""
-        withdrawn = self.slots.withdraw(handed_before=time.monotonic() - longer_than)
-        if not withdrawn:
-            return
-        self.ahead_held = True
-        ids = [item.execution.id for item in withdrawn]
-        try:
-            released = engine.executions_release(self.db(), worker_id=self.worker_id, ids=ids)
-        except Exception:
-            self.unreleased += ids  # released at shutdown, or rescued past the lease
-            raise
-        logger.info(
-            "Released %d executions claimed ahead that waited for a slot",
-            released,
-            extra={"execution_ids": ids, **self.log_extra},
-        )
-
-    def _held_by_abandoned(self) -> bool:
-        """Return True while abandoned handler threads are at WORKER_MAX_ABANDONED_THREADS.
-
-        Each timed-out handler leaves a thread (and whatever it holds: a socket, a
-        connection) running; claiming more work that times out the same way would pile them
-        up without end. Logged once when claiming stops and once when it resumes. Handlers
-        running when the cap is reached may time out too: a worker of concurrency N holds at
-        most cap + N - 1 abandoned threads.
-        """
-        abandoned = self.slots.abandoned_count
-        # 0 would stop the worker for good before its first timeout: read it as 1.
-        cap = max(1, conf.WORKER_MAX_ABANDONED_THREADS)
-        held = abandoned >= cap
-        if held and not self.claims_held:
-            logger.warning(
-                "Worker stopped claiming: %d abandoned handler threads still run "
-                "(WORKER_MAX_ABANDONED_THREADS=%d); it resumes as they end",
-                abandoned,
-                cap,
-                extra={"abandoned_threads": abandoned, **self.log_extra},
-            )
-        elif self.claims_held and not held:
-            logger.info(
-                "Worker resumed claiming: %d abandoned handler threads still run",
-                abandoned,
-                extra={"abandoned_threads": abandoned, **self.log_extra},
-            )
-        self.claims_held = held
-        return held
+        return len(claimed), bool(claimed) and len(claimed) == asked
 
     def _collect(self) -> None:
         """Move finished and timed-out executions' outcomes to those to record."""
         for item, outcome in self.slots.finished() + self.slots.timed_out():
             log_outcome(item, outcome, worker=self.name)
             self.pending.append(outcome)
-            self.ahead_held = False  # a slot turned over: claiming ahead may pay again
+            self.ahead.ran(time.monotonic() - item.started)
 
     def _record(self) -> int:
         if not self.pending:
@@ -384,9 +310,8 @@ class WorkerProcess:
         if kind == wakeup.SCHEDULE:
             self.refresh_due.set()
         if kind == wakeup.LIMITS:
-            self.limits_changed.set()
-            return bool(self.slots.waiting())
-        return kind in (wakeup.QUEUED, wakeup.SCHEDULE)
+            self.ahead.limits_heard()
+        return kind in (wakeup.QUEUED, wakeup.SCHEDULE, wakeup.LIMITS)
 
     # --- Shutdown -----------------------------------------------------------------------
 
@@ -394,9 +319,15 @@ class WorkerProcess:
         deadline = time.monotonic() + self.grace
         # What waits for a slot goes back to the queue at once, for other workers to start
         # (with the database away, at the end with the rest).
+        self.slots.hold()
         try:
-            self._release_waiting()
-        except TRANSIENT:
+            self.ahead.give_back("the worker is stopping")
+        except Exception as exc:
+            logger.warning(
+                "Could not release what was claimed ahead yet: %s",
+                str(exc).strip(),
+                extra=self.log_extra,
+            )
             self._reset_db()
         while self.running and time.monotonic() < deadline:
             self.wake.wait(min(0.1, max(0.0, deadline - time.monotonic())))
@@ -407,7 +338,7 @@ class WorkerProcess:
                 self._shutdown_heartbeat()
         for item in self.running.values():
             item.cancel_event.set()
-        leftover = list(self.running) + self.unreleased
+        leftover = list(self.running) + self.ahead.unreleased
 
         def finish() -> bool:
             self._record()

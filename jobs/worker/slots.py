@@ -4,6 +4,8 @@ The worker's main thread hands claimed executions to `Slots.start`, and takes th
 outcomes back with `finished` and `timed_out`. It may hand over more than there are slots:
 those claimed ahead wait, in the order given, for the next slot to free (`waiting`), and
 can be taken back before they start (`withdraw`). Their timeout counts from their start.
+After `hold` no slot starts one handed over before it (the worker is stopping, a queue was
+paused, or a handler outlived its timeout): the main thread gives them back.
 
 A handler that outlives its timeout is abandoned: it is asked to stop, its slot thread
 replaced, and whatever it returns later is ignored. Python cannot kill a thread, so an
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 
 from django.db import close_old_connections
 
+from .. import conf
 from ..engine import ExecutionRow, Outcome
 from ..states import ErrorCode, ExecutionState
 from .executor import execute
@@ -32,9 +35,9 @@ logger = logging.getLogger("jobs.worker")
 class Running:
     execution: ExecutionRow
     cancel_event: threading.Event = field(default_factory=threading.Event)
-    # When it was handed over, then when a slot started it (monotonic clock).
-    started: float = field(default_factory=time.monotonic)
-    deadline: float = math.inf  # none until it starts
+    handed: float = field(default_factory=time.monotonic)  # to the slots (monotonic clock)
+    started: float = math.inf  # by a slot; its timeout counts from then
+    deadline: float = math.inf
     thread: threading.Thread | None = None  # the slot running it; None while it waits
     # Set under Slots.lock: the handler returned (its outcome stands), or it was abandoned
     # at its timeout (its thread ends when it returns), or it was withdrawn before it
@@ -59,6 +62,9 @@ class Slots:
         self.abandoned: set[threading.Thread] = set()  # left running a timed-out handler
         self.lock = threading.Lock()
         self.spawned = 0
+        self.claims_held = False  # stopped claiming at WORKER_MAX_ABANDONED_THREADS
+        # What was handed over before this (monotonic) does not start (hold).
+        self.held_before = -math.inf
 
     @property
     def free(self) -> int:
@@ -70,14 +76,19 @@ class Slots:
         with self.lock:
             return [item for item in self.running.values() if item.thread is None]
 
-    def withdraw(self, *, handed_before: float = math.inf) -> list[Running]:
-        """Take back the executions handed over before `handed_before` (monotonic) that no
-        slot has started: they will not run here."""
+    def hold(self) -> None:
+        """Start nothing handed over until now (any thread may call it, a signal handler
+        too: it only sets an attribute). The main thread withdraws it."""
+        self.held_before = time.monotonic()
+
+    def withdraw(self, *, handed_by: float = math.inf) -> list[Running]:
+        """Take back the executions handed over by `handed_by` (monotonic) that no slot has
+        started: they will not run here."""
         with self.lock:
             taken = [
                 item
                 for item in self.running.values()
-                if item.thread is None and item.started < handed_before
+                if item.thread is None and item.handed <= handed_by
             ]
             for item in taken:
                 item.withdrawn = True
@@ -132,9 +143,11 @@ class Slots:
                 if item.returned:
                     continue  # it returned just now: `finished` takes its outcome
                 item.abandoned = True
-                if item.thread is not None:
-                    self.abandoned.add(item.thread)
-                    self.threads.remove(item.thread)
+                # Started, so it has a thread. Its replacement must not start what waits:
+                # it could time out the same way (WORKER_MAX_ABANDONED_THREADS).
+                self.held_before = now
+                self.abandoned.add(item.thread)
+                self.threads.remove(item.thread)
             timeout = item.execution.job.effective_timeout
             item.cancel_event.set()
             del self.running[execution_id]
@@ -145,9 +158,38 @@ class Slots:
                 error_code=ErrorCode.TIMEOUT,
             )
             late.append((item, outcome))
-            if item.thread is not None:
-                self._add_thread()
+            self._add_thread()
         return late
+
+    def at_abandoned_cap(self, log_extra: dict) -> bool:
+        """Return True while abandoned handler threads are at WORKER_MAX_ABANDONED_THREADS.
+
+        Each timed-out handler leaves a thread (and whatever it holds: a socket, a
+        connection) running; claiming more work that times out the same way would pile them
+        up without end. Logged once when claiming stops and once when it resumes. Handlers
+        running when the cap is reached may time out too: a worker of concurrency N holds at
+        most cap + N - 1 abandoned threads.
+        """
+        abandoned = self.abandoned_count
+        # 0 would stop the worker for good before its first timeout: read it as 1.
+        cap = max(1, conf.WORKER_MAX_ABANDONED_THREADS)
+        held = abandoned >= cap
+        if held and not self.claims_held:
+            logger.warning(
+                "Worker stopped claiming: %d abandoned handler threads still run "
+                "(WORKER_MAX_ABANDONED_THREADS=%d); it resumes as they end",
+                abandoned,
+                cap,
+                extra={"abandoned_threads": abandoned, **log_extra},
+            )
+        elif self.claims_held and not held:
+            logger.info(
+                "Worker resumed claiming: %d abandoned handler threads still run",
+                abandoned,
+                extra={"abandoned_threads": abandoned, **log_extra},
+            )
+        self.claims_held = held
+        return held
 
     def soonest_deadline(self) -> float | None:
         return min((r.deadline for r in self.running.values()), default=None)
@@ -165,8 +207,8 @@ class Slots:
             if item is None:
                 return
             with self.lock:
-                if item.withdrawn:
-                    continue  # taken back before it started
+                if item.withdrawn or item.handed <= self.held_before:
+                    continue  # taken back, or to be (it waits, unstarted, for the main thread)
                 item.thread = me
                 item.started = time.monotonic()
                 item.deadline = item.started + item.execution.job.effective_timeout

@@ -45,7 +45,7 @@ def one_running_one_waiting(first, second):
 
 
 def test_an_execution_claimed_ahead_starts_when_the_slot_frees(start_worker):
-    first = make_job("first", mode="sleep", seconds=1)
+    first = make_job("first", mode="sleep", seconds=3)
     second = make_job("second")
     worker = start_worker("--concurrency", "1", "--prefetch", "1", env=KEEP_WAITING)
     one_running_one_waiting(first, second)
@@ -89,7 +89,7 @@ def test_a_sigkilled_worker_s_claimed_ahead_executions_are_rescued(start_worker)
 
 
 def test_sigterm_gives_claimed_ahead_executions_back_at_once(start_worker):
-    first = make_job("first", mode="sleep", seconds=3)
+    first = make_job("first", mode="sleep", seconds=5)
     second = make_job("second")
     worker = start_worker("--concurrency", "1", "--prefetch", "1", env=KEEP_WAITING)
     one_running_one_waiting(first, second)
@@ -115,17 +115,17 @@ def test_sigterm_gives_claimed_ahead_executions_back_at_once(start_worker):
 
 
 def test_one_waiting_too_long_goes_back_for_another_worker(start_worker):
-    first = make_job("first", mode="sleep", seconds=6)
+    first = make_job("first", mode="sleep", seconds=30)
     second = make_job("second")
     busy = start_worker(
-        "--concurrency", "1", "--prefetch", "1", env={"WORKER_PREFETCH_WAIT_SECONDS": "0.5"}
+        "--concurrency", "1", "--prefetch", "1", env={"WORKER_PREFETCH_WAIT_SECONDS": "3"}
     )
-    wait_for(lambda: RunLog.objects.filter(job_id=first.pk).exists(), message="first started")
+    one_running_one_waiting(first, second)
+    idle = start_worker("--concurrency", "1")  # second is held by busy: idle waits
     wait_for(
-        lambda: "Released 1 executions claimed ahead that waited" in busy.output(),
+        lambda: "Released 1 executions claimed ahead: it waited for a slot" in busy.output(),
         message="the wait to run out",
     )
-    idle = start_worker("--concurrency", "1")
     wait_for(
         lambda: RunLog.objects.filter(job_id=second.pk, finished_at__isnull=False).exists(),
         message="the second to run elsewhere",
@@ -138,7 +138,7 @@ def test_one_waiting_too_long_goes_back_for_another_worker(start_worker):
 
 
 def test_an_execution_cancelled_while_it_waits_never_starts(start_worker):
-    first = make_job("first", mode="sleep", seconds=2)
+    first = make_job("first", mode="sleep", seconds=5)
     second = make_job("second")
     start_worker("--concurrency", "1", "--prefetch", "1", env=KEEP_WAITING)
     one_running_one_waiting(first, second)
@@ -172,7 +172,7 @@ def test_only_queues_without_limits_are_claimed_ahead(start_worker, limited):
 
 
 def test_pausing_the_queue_gives_back_what_waits_and_it_starts_after_the_resume(start_worker):
-    first = make_job("first", mode="sleep", seconds=2)
+    first = make_job("first", mode="sleep", seconds=5)
     second = make_job("second")
     start_worker("--concurrency", "1", "--prefetch", "1", env=KEEP_WAITING)
     one_running_one_waiting(first, second)
