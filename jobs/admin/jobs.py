@@ -7,29 +7,25 @@ job is jobs.policy's call, as in the API; only superusers choose a new job's own
 none, for a job of the scheduler's own): anyone else's new job is theirs.
 """
 
-import json
-
 from django.contrib import admin, messages
 from django.db.models import F, Func, JSONField, OuterRef, Subquery, TextField, Value
 from django.db.models.functions import Cast
 from django.http import HttpResponseRedirect
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 
-from jobs import audit, policy, schedules, secrets, services
+from jobs import audit, policy, secrets, services
 from jobs.describe import describe_schedule
 from jobs.exceptions import SchedulerError
 from jobs.models import SCHEDULE_FIELDS, Execution, Job
 from jobs.registry import all_handlers
 from jobs.states import ScheduleType, job_allows
-from web.display import badge, duration_text
+from web.display import badge
 
 from .backfill import backfill
 from .common import ObjectActionsMixin, PolicyPermissionsMixin, apply_each
 from .forms import JobForm
-
-RECENT_EXECUTIONS = 10  # attempts shown on a job's page; the rest are one link away
+from .job_page import JobPageFields
 
 
 class HandlerFilter(admin.SimpleListFilter):
@@ -117,7 +113,7 @@ STATE_FIELDSET = (
 
 
 @admin.register(Job)
-class JobAdmin(PolicyPermissionsMixin, ObjectActionsMixin, admin.ModelAdmin):
+class JobAdmin(JobPageFields, PolicyPermissionsMixin, ObjectActionsMixin, admin.ModelAdmin):
     class Media:
         css = {"all": ("jobs/admin.css",)}
 
@@ -257,63 +253,6 @@ class JobAdmin(PolicyPermissionsMixin, ObjectActionsMixin, admin.ModelAdmin):
     def last_outcome(self, job):
         state = getattr(job, "last_outcome_state", None)
         return badge(state) if state else "—"
-
-    # --- The detail page -----------------------------------------------------------------
-
-    @admin.display(description=f"next {schedules.UPCOMING_RUNS} runs")
-    def upcoming(self, job):
-        runs = schedules.upcoming_runs(job, now=timezone.now())
-        if not runs:
-            return "— (only active jobs run)"
-        return format_html_join(
-            "", "<div>{} UTC</div>", ((f"{run:%Y-%m-%d %H:%M:%S}",) for run in runs)
-        )
-
-    @admin.display(description="payload")
-    def masked_payload(self, job):
-        text = json.dumps(secrets.masked(job.handler, job.payload), indent=2, ensure_ascii=False)
-        return format_html('<pre class="sched-pre">{}</pre>', text)
-
-    @admin.display(description="notify webhook secret")
-    def webhook_secret_set(self, job):
-        return "set (not shown)" if job.notify_webhook_secret else "—"
-
-    @admin.display(description="recent executions")
-    def recent_executions(self, job):
-        rows = (
-            Execution.objects.filter(job=job)
-            .select_related("worker")
-            .order_by("-scheduled_for", "-attempt")[:RECENT_EXECUTIONS]
-        )
-        body = format_html_join(
-            "",
-            "<tr><td><a href='{}'>{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
-            "<td>{}</td><td class='sched-error'>{}</td></tr>",
-            (
-                (
-                    reverse("admin:jobs_execution_change", args=[e.pk]),
-                    e.pk,
-                    f"{e.scheduled_for:%Y-%m-%d %H:%M:%S}",
-                    e.attempt,
-                    badge(e.state),
-                    e.worker or "—",
-                    duration_text(e.duration),
-                    (e.error.splitlines() or [""])[0][:200],
-                )
-                for e in rows
-            ),
-        )
-        if not body:
-            return "None yet."
-        everything = reverse("admin:jobs_execution_changelist") + f"?job__id__exact={job.pk}"
-        return format_html(
-            "<table class='sched-inline'><thead><tr><th>id</th><th>scheduled for</th>"
-            "<th>attempt</th><th>state</th><th>worker</th><th>duration</th><th>error</th>"
-            "</tr></thead><tbody>{}</tbody></table><p><a href='{}'>All executions of this "
-            "job</a></p>",
-            body,
-            everything,
-        )
 
     # --- Saving through the services -----------------------------------------------------
 

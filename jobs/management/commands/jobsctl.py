@@ -16,11 +16,7 @@ one-line reason and changes nothing.
 """
 
 import argparse
-import getpass
 import json
-import os
-import re
-from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
@@ -28,71 +24,20 @@ from django.db import DatabaseError
 from jobs import audit, services
 from jobs.exceptions import SchedulerError
 from jobs.management import cli
+from jobs.management.cli_args import (
+    execution_by_ref,
+    job_by_ref,
+    one_line_errors,
+    operator,
+    positive_int,
+    timestamp,
+)
 from jobs.management.queues_cli import QueueCommands
 from jobs.models import Execution, Job
 from jobs.selectors.activity import OUTCOMES
 from jobs.selectors.snapshot import snapshot
 from jobs.selectors.workers import worker_rows
 from jobs.states import ExecutionState, JobState
-
-_HEX = re.compile(r"^[0-9a-f]{1,32}$")
-_EXECUTION_ID = re.compile(r"^[0-9]{1,18}$")
-_UUID_GROUPS = (8, 4, 4, 4, 12)  # hex digits between the hyphens of a UUID
-MIN_PREFIX = 4  # hex digits of a job id prefix
-OPERATOR_VIA = "jobsctl"
-
-
-def operator() -> audit.Actor:
-    """Return the audit actor for changes made from this shell: the OS user, via jobsctl."""
-    try:
-        name = getpass.getuser()
-    except (KeyError, OSError):  # a container's uid without a passwd entry, no $USER
-        name = f"uid {os.getuid()}"
-    return audit.Actor(None, name[:150], OPERATOR_VIA)
-
-
-def _hyphenated(digits: str) -> str:
-    """Return a prefix of UUID hex digits with hyphens where the UUID's text form has them."""
-    groups, start = [], 0
-    for size in _UUID_GROUPS:
-        if start >= len(digits):
-            break
-        groups.append(digits[start : start + size])
-        start += size
-    return "-".join(groups)
-
-
-def one_line_errors(parser) -> None:
-    """Make `parser` report a usage error on one line (from a shell) instead of a usage dump."""
-    raise_instead = parser.error  # Django's: raises CommandError under call_command()
-
-    def error(message):
-        if not getattr(parser, "called_from_command_line", False):
-            raise_instead(message)
-        parser.exit(2, f"{parser.prog}: {message} (see --help)\n")
-
-    parser.error = error
-
-
-def positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value!r} must be at least 1")
-    return number
-
-
-def timestamp(value: str) -> datetime:
-    """An ISO 8601 time (`2026-11-01T06:00Z`, `2026-11-01 08:00+02:00`); UTC without offset."""
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not an ISO 8601 time like 2026-11-01T06:00Z"
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class Command(QueueCommands, BaseCommand):
@@ -188,35 +133,6 @@ class Command(QueueCommands, BaseCommand):
         else:
             self.stdout.write(cli.printable(text))
 
-    # --- Lookups ------------------------------------------------------------------------
-
-    def find_job(self, ref: str) -> Job:
-        digits = ref.strip().lower().replace("-", "")
-        if not _HEX.match(digits):
-            raise CommandError(f"{ref!r} is not a job id (hexadecimal digits and hyphens).")
-        if len(digits) < MIN_PREFIX:
-            raise CommandError(f"Give at least {MIN_PREFIX} characters of the job id.")
-        # Both backends compare the hyphenated text form (SQLite's stored form has none;
-        # Django strips the hyphens from the lookup value there).
-        ref = _hyphenated(digits)
-        matches = list(Job.objects.select_related("owner").filter(id__startswith=ref)[:2])
-        if not matches:
-            raise CommandError(f"No job with an id starting {ref!r}.")
-        if len(matches) > 1:
-            raise CommandError(f"More than one job id starts with {ref!r}; give more of it.")
-        return matches[0]
-
-    def find_execution(self, ref: str) -> Execution:
-        # ASCII digits only: str.isdigit() accepts "²", which int() refuses. 18 digits fit a
-        # bigint, so the lookup cannot overflow the column.
-        if not _EXECUTION_ID.match(ref.strip()):
-            raise CommandError(f"{ref!r} is not an execution id (a whole number).")
-        pk = int(ref)
-        execution = Execution.objects.select_related("job", "worker").filter(pk=pk).first()
-        if execution is None:
-            raise CommandError(f"No execution with id {pk}.")
-        return execution
-
     # --- Subcommands --------------------------------------------------------------------
 
     def do_list(self, *, state, handler, queue, search, limit, **_):
@@ -234,7 +150,7 @@ class Command(QueueCommands, BaseCommand):
         self.emit([cli.job_data(j) for j in jobs], text)
 
     def do_show(self, *, job, executions, **_):
-        job = self.find_job(job)
+        job = job_by_ref(job)
         recent = list(
             job.executions.select_related("job", "worker").order_by("-created_at", "-id")[
                 :executions
@@ -263,11 +179,11 @@ class Command(QueueCommands, BaseCommand):
         self.emit(data, "\n".join(lines))
 
     def do_pause(self, *, job, **_):
-        job = services.job_pause(job=self.find_job(job))
+        job = services.job_pause(job=job_by_ref(job))
         self.emit(cli.job_data(job), f"Paused job {str(job.pk)[: cli.SHORT_ID]} ({job.name}).")
 
     def do_resume(self, *, job, **_):
-        job = services.job_resume(job=self.find_job(job))
+        job = services.job_resume(job=job_by_ref(job))
         self.emit(
             cli.job_data(job),
             f"Resumed job {str(job.pk)[: cli.SHORT_ID]} ({job.name}); "
@@ -275,7 +191,7 @@ class Command(QueueCommands, BaseCommand):
         )
 
     def do_trigger(self, *, job, **_):
-        job = self.find_job(job)
+        job = job_by_ref(job)
         execution = services.job_trigger(job=job)
         execution.job = job
         self.emit(
@@ -284,7 +200,7 @@ class Command(QueueCommands, BaseCommand):
         )
 
     def do_backfill(self, *, job, start, end, **_):
-        job = self.find_job(job)
+        job = job_by_ref(job)
         done = services.job_backfill(job=job, start=start, end=end)
         data = {
             "job": str(job.pk),
@@ -303,7 +219,7 @@ class Command(QueueCommands, BaseCommand):
     def do_executions(self, *, job, state, queue, limit, **_):
         rows = Execution.objects.select_related("job", "worker").order_by("-created_at", "-id")
         if job:
-            rows = rows.filter(job=self.find_job(job))
+            rows = rows.filter(job=job_by_ref(job))
         if state:
             rows = rows.filter(state=state)
         if queue:
@@ -317,7 +233,7 @@ class Command(QueueCommands, BaseCommand):
         self.emit([cli.execution_data(e) for e in rows], text)
 
     def do_retry(self, *, execution, **_):
-        original = self.find_execution(execution)
+        original = execution_by_ref(execution)
         retry = services.execution_retry(execution=original)
         retry.job = original.job
         self.emit(
