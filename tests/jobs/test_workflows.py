@@ -71,11 +71,15 @@ def test_a_diamonds_last_step_starts_after_both_middle_steps_and_reads_their_res
 
 
 def test_a_fan_in_after_500_steps_runs_exactly_once_on_4_workers(start_worker):
+    # All four listening first: one started early could drain the 500 no-op steps alone
+    # (claiming ahead of its slots) before the others are up.
+    started = workers(start_worker, 4, concurrency=8)
+    for worker in started:
+        wait_for(lambda w=worker: "Worker started" in w.output(), message="the workers to start")
     steps = [step(f"s{i}", handler="noop") for i in range(500)]
     workflow = workflow_create(
         name="fan", steps=[*steps, step("join", *(s["name"] for s in steps))]
     )
-    workers(start_worker, 4, concurrency=8)
     assert finished(workflow, timeout=180) == "succeeded"
     join = WorkflowStep.objects.get(workflow=workflow, name="join")
     [run] = Execution.objects.filter(job=join.job)
