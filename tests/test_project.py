@@ -44,6 +44,7 @@ def test_system_checks_are_clean():
         (["--concurrency", "0"], "--concurrency must be between 1 and 1000."),
         (["--queues", " , "], "--queues needs at least one queue name"),
         (["--poll-interval", "-1"], "--poll-interval must be a positive number"),
+        (["--prefetch", "-1"], "--prefetch (default WORKER_PREFETCH) must be 0 or more."),
         # The tests' lease is 3 s.
         (["--poll-interval", "3"], "--poll-interval must be below WORKER_LEASE_SECONDS (3 s)"),
     ],
@@ -52,6 +53,13 @@ def test_runworker_refuses_bad_options_with_one_line(args, message):
     result = manage("runworker", *args)
     assert result.returncode != 0
     assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_runworker_refuses_a_negative_prefetch_setting_with_one_line():
+    result = manage("runworker", env={"WORKER_PREFETCH": "-1"})
+    assert result.returncode != 0
+    assert "--prefetch (default WORKER_PREFETCH) must be 0 or more." in result.stderr
     assert "Traceback" not in result.stderr
 
 

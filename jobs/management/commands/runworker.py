@@ -62,8 +62,9 @@ class Command(BaseCommand):
     def handle(self, *args, queues, concurrency, prefetch, burst, name, poll_interval, **options):
         if not 1 <= concurrency <= 1000:
             raise CommandError("--concurrency must be between 1 and 1000.")
-        if prefetch is not None and prefetch < 0:
-            raise CommandError("--prefetch must be 0 or more.")
+        prefetch = conf.WORKER_PREFETCH if prefetch is None else prefetch
+        if prefetch < 0:
+            raise CommandError("--prefetch (default WORKER_PREFETCH) must be 0 or more.")
         if poll_interval is not None and poll_interval <= 0:
             raise CommandError("--poll-interval must be a positive number of seconds.")
         lease = conf.WORKER_LEASE_SECONDS
