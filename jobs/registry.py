@@ -85,7 +85,10 @@ class Handler:
 
     def validate(self, payload) -> list[str]:
         """Return the payload's schema errors, as readable messages."""
-        errors = sorted(self.validator.iter_errors(payload), key=lambda e: list(e.absolute_path))
+        # is_valid first: it stops at the first error, and most payloads have none.
+        valid = self.validator.is_valid(payload)
+        errors = [] if valid else self.validator.iter_errors(payload)
+        errors = sorted(errors, key=lambda e: list(e.absolute_path))
         messages = []
         for error in errors:
             where = "/".join(str(part) for part in error.absolute_path)

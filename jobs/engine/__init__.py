@@ -14,7 +14,7 @@ from .claim import (
     recorded_with_claim,
 )
 from .connection import connect
-from .enqueue import jobs_insert
+from .enqueue import jobs_copy, jobs_insert
 from .lease import (
     executions_release,
     executions_rescue_stale,
@@ -47,6 +47,7 @@ __all__ = [
     "executions_release",
     "executions_rescue_stale",
     "job_queue_due",
+    "jobs_copy",
     "jobs_insert",
     "jobs_materialise",
     "log_fields",

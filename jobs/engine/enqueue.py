@@ -1,5 +1,6 @@
 """Enqueue: new jobs, the first attempt of those already due, their audit events and the
-workers' wake-up, written by one statement (queries.sql: enqueue).
+workers' wake-up, written by one statement (queries.sql: enqueue), or for a bulk enqueue
+streamed with COPY (jobs_copy).
 
 The web runs it on Django's cursor, inside the caller's transaction when there is one (so
 application code can enqueue with its own writes); the worker runs it on its own connection
@@ -8,6 +9,8 @@ to queue notifications in the transaction that records an outcome.
 
 import json
 from datetime import datetime
+from operator import attrgetter
+from uuid import UUID
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DEFAULT_DB_ALIAS
@@ -47,6 +50,9 @@ JOB_COLUMNS = (
     "concurrency_limit",
 )
 JSON_COLUMNS = frozenset({"payload", "notify_on", "notify_emails"})
+_ID, _PAYLOAD = JOB_COLUMNS.index("id"), JOB_COLUMNS.index("payload")
+_JSON_POSITIONS = tuple(i for i, column in enumerate(JOB_COLUMNS) if column in JSON_COLUMNS)
+_job_values = attrgetter(*JOB_COLUMNS)
 
 
 def _json(value) -> str:
@@ -70,9 +76,6 @@ def jobs_insert(
         else [getattr(job, column) for job in jobs]
         for column in JOB_COLUMNS
     }
-    notify = [wakeup.payload(wakeup.QUEUED, queue) for queue in {j.queue for j, _ in runs}]
-    if any(job.next_run_at is not None for job in jobs):
-        notify += [wakeup.payload(wakeup.SCHEDULE, queue) for queue in {j.queue for j in jobs}]
     actor = audit.current_actor() if changes is not None else audit.SYSTEM
     queries.run(
         cursor,
@@ -89,8 +92,64 @@ def jobs_insert(
         via=actor.via,
         ip=actor.ip,
         changes=_json(changes or {}),
-        notify=notify,
+        notify=_wake_ups(jobs, runs),
     )
+    _saved(jobs, now)
+
+
+def jobs_copy(
+    cursor,
+    job: Job,
+    ids: list[UUID],
+    payloads: list[str],
+    *,
+    runs_at: list[datetime],
+    now: datetime,
+    changes: dict,
+) -> None:
+    """Write one copy of the unsaved `job` per id in `ids`, each with its payload (JSON
+    text, in the order of `ids`), their first attempts at `runs_at` and one audit event
+    each by the current actor. Streamed with COPY: four round trips whatever the count, so
+    run it inside a transaction."""
+    row = list(_job_values(job))
+    for position in _JSON_POSITIONS:
+        row[position] = _json(row[position])
+    row += (now, now)
+    with queries.copy(cursor, "copy_jobs") as copy:
+        for job_id, payload in zip(ids, payloads, strict=True):
+            row[_ID], row[_PAYLOAD] = job_id, payload
+            copy.write_row(row)
+    with queries.copy(cursor, "copy_executions") as copy:
+        for when in runs_at:
+            attempt = (when, 1, "queued", job.queue, job.priority, when)
+            attempt += (job.concurrency_key, job.concurrency_limit, False, "", "", "", now)
+            for job_id in ids:
+                copy.write_row((job_id, *attempt))
+    actor = audit.current_actor()
+    event = (now, actor.user_id, actor.name, actor.via, actor.ip, "create", "job")
+    owned = (job.owner_id, _json(changes))
+    with queries.copy(cursor, "copy_audit") as copy:
+        for job_id in ids:
+            copy.write_row((*event, str(job_id), *owned))
+    queries.run(
+        cursor,
+        "enqueue_copied",
+        now=now,
+        queue=[job.queue],
+        notify=_wake_ups([job], [(job, when) for when in runs_at]),
+    )
+
+
+def _wake_ups(jobs: list[Job], runs: list[tuple[Job, datetime]]) -> list[str]:
+    """The NOTIFY payloads of an enqueue: the queues that got a run, and a re-read of the
+    next due time where a job has a later next run."""
+    notify = [wakeup.payload(wakeup.QUEUED, queue) for queue in {j.queue for j, _ in runs}]
+    if any(job.next_run_at is not None for job in jobs):
+        notify += [wakeup.payload(wakeup.SCHEDULE, queue) for queue in {j.queue for j in jobs}]
+    return notify
+
+
+def _saved(jobs: list[Job], now: datetime) -> None:
     for job in jobs:
         job.created_at = job.updated_at = now
         # Saved: as the ORM leaves an instance it has written (Model._state, documented).

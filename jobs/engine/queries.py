@@ -91,3 +91,9 @@ def run(cursor, name: str, /, **params):
         raise TypeError(f"query {name} needs {', '.join(sorted(missing))}")
     cursor.execute(query.text(params), params)
     return cursor
+
+
+def copy(cursor, name: str, /):
+    """Start the COPY ... FROM STDIN statement `name` on `cursor`; return psycopg's Copy,
+    a context manager whose write_row sends one row (in the statement's column order)."""
+    return cursor.copy(QUERIES[name].sql)

@@ -73,6 +73,42 @@ WITH job AS (
 )
 SELECT pg_notify('jobs_scheduler', payload) FROM unnest(%(notify)s::text[]) AS payload;
 
+-- copy_jobs --
+-- A bulk enqueue writes the same rows as enqueue, streamed: COPY is the cheapest way in for
+-- thousands of rows (no array parameters to build, no plan). Its four statements
+-- (copy_jobs, copy_executions, copy_audit, enqueue_copied) run in one transaction. The
+-- columns are jobs.engine.enqueue.JOB_COLUMNS, then the times.
+COPY jobs_job (
+    id, owner_id, name, handler, payload, schedule_type, run_at, interval_seconds,
+    cron, timezone, queue, priority, max_retries, retry_backoff_seconds,
+    timeout_seconds, misfire_policy, unique_key, notify_on, notify_emails,
+    notify_webhook_url, notify_webhook_secret, notify_digest_minutes, state,
+    next_run_at, last_run_at, concurrency_key, concurrency_limit, created_at, updated_at
+) FROM STDIN;
+
+-- copy_executions --
+-- The first attempts of a bulk enqueue's due jobs (the state, 'queued', is in each row).
+COPY jobs_execution (
+    job_id, scheduled_for, attempt, state, queue, priority, run_after,
+    concurrency_key, concurrency_limit, cancel_requested, error, error_code,
+    traceback, created_at
+) FROM STDIN;
+
+-- copy_audit --
+-- One audit event per job of a bulk enqueue, as enqueue writes them.
+COPY jobs_auditevent (
+    created_at, actor_id, actor, via, ip, action, object_type, object_id, owner_id, changes
+) FROM STDIN;
+
+-- enqueue_copied --
+-- The end of a bulk enqueue: the rows of the queues its jobs name, and the wake-up.
+WITH queue AS (
+    INSERT INTO jobs_queue (name, paused, rate_period, created_at, updated_at)
+    SELECT DISTINCT name, false, 1, %(now)s::timestamptz, %(now)s::timestamptz FROM unnest(%(queue)s::text[]) AS name
+    ON CONFLICT (name) DO NOTHING
+)
+SELECT pg_notify('jobs_scheduler', payload) FROM unnest(%(notify)s::text[]) AS payload;
+
 -- due_jobs --
 -- Lock up to %(limit)s active jobs whose next run has come, oldest first, and return what
 -- planning their occurrences needs. SKIP LOCKED: other workers take other jobs meanwhile.

@@ -9,6 +9,7 @@ statement.
 
 from contextlib import nullcontext
 from datetime import datetime
+from uuid import UUID, uuid4
 
 from django.db import connection, transaction
 from django.db.models import Case, F, Q, TextField, Value, When
@@ -18,6 +19,7 @@ from .. import audit, engine, quotas, schedules, signals
 from ..engine import wakeup
 from ..exceptions import InvalidTransition, ValidationError
 from ..models import SCHEDULE_FIELDS, Execution, Job
+from ..registry import get_handler
 from ..states import (
     EXECUTION_ACTIONS,
     FINISHED_JOB_STATES,
@@ -32,6 +34,8 @@ from .deadlocks import retried_on_deadlock
 from .validation import (
     EDITABLE_FIELDS,
     job_validate,
+    payload_json,
+    payload_problems,
     refuse_editing_internal,
     refuse_internal,
 )
@@ -115,11 +119,12 @@ def jobs_create_many(
     name: str | None = None,
     run_at: datetime | None = None,
     **fields,
-) -> list[Job]:
-    """Create one one-time job of `handler` per payload, in a few statements; return them.
+) -> list[UUID]:
+    """Create one one-time job of `handler` per payload; return their ids, in order.
 
     Every payload is validated as job_create would; one bad payload refuses the whole batch,
-    with the errors keyed by its index.
+    with the errors keyed by its index. The rows are streamed (engine.jobs_copy), each job
+    audited, all in one transaction (a savepoint inside the caller's).
     """
     if not payloads:
         return []
@@ -131,31 +136,33 @@ def jobs_create_many(
         "run_at": run_at or now,
         **fields,
     }
-    defaults = _defaults(shared)
     # The shared fields once, with the first payload; then each payload on its own.
-    base = job_validate({**defaults, **shared, "payload": payloads[0]})
-    errors = {}
-    for index, payload in enumerate(payloads[1:], start=1):
-        try:
-            job_validate({**base, "payload": payload})
-        except ValidationError as exc:
-            errors[f"payloads[{index}]"] = exc.errors.get("payload", [str(exc)])
+    payloads = [{} if payload is None else payload for payload in payloads]
+    base = job_validate({**_defaults(shared), **shared, "payload": payloads[0]})
+    handler_of = get_handler(handler)
+    texts, errors = [], {}
+    for index, payload in enumerate(payloads):
+        text = payload_json(payload)
+        problems = payload_problems(handler_of, payload, text=text) if index else []
+        if problems:
+            errors[f"payloads[{index}]"] = problems
+        texts.append(text)
     if errors:
         raise ValidationError(errors)
     quotas.check_definition(owner, base)
-    jobs, runs = [], []
-    for payload in payloads:
-        job = Job(owner=owner, state=JobState.ACTIVE, **{**base, "payload": payload})
-        job.next_run_at = job.run_at
-        if job.run_at <= now:
-            runs += [(job, when) for when in engine.occurrences_due(job, now=now)]
-        jobs.append(job)
-    changes = {"handler": [None, handler], "count": [None, len(jobs)]}
-    with _counting(owner):
+    template = Job(owner=owner, state=JobState.ACTIVE, **base)
+    template.next_run_at = template.run_at
+    due = template.run_at <= now
+    runs_at = engine.occurrences_due(template, now=now) if due else []
+    ids = [uuid4() for _ in payloads]
+    changes = {"handler": [None, handler], "count": [None, len(ids)]}
+    with transaction.atomic():
         _check_counts(owner, payloads, handler=handler)
         with connection.cursor() as cursor:
-            engine.jobs_insert(cursor, jobs, runs, now=now, changes=changes)
-    return jobs
+            engine.jobs_copy(
+                cursor, template, ids, texts, runs_at=runs_at, now=now, changes=changes
+            )
+    return ids
 
 
 @retried_on_deadlock

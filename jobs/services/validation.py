@@ -9,7 +9,7 @@ import json
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator, validate_email
 
-from jobs.registry import get_handler
+from jobs.registry import Handler, get_handler
 
 from .. import conf, schedules
 from ..exceptions import HandlerNotFound, ValidationError
@@ -61,20 +61,14 @@ def job_validate(fields: dict) -> dict:
     payload = fields.get("payload")
     if payload is None:
         payload = fields["payload"] = {}
-    size = len(json.dumps(payload, separators=(",", ":")).encode())
-    if size > conf.MAX_PAYLOAD_BYTES:
-        errors.setdefault("payload", []).append(
-            f"The payload is {size} bytes; the limit is {conf.MAX_PAYLOAD_BYTES} bytes."
-        )
     try:
         handler = get_handler(fields.get("handler") or "")
     except HandlerNotFound as exc:
         errors.setdefault("handler", []).append(str(exc))
-    else:
-        if "payload" not in errors:
-            problems = handler.validate(payload)
-            if problems:
-                errors.setdefault("payload", []).extend(problems)
+        handler = None
+    problems = payload_problems(handler, payload)
+    if problems:
+        errors.setdefault("payload", []).extend(problems)
 
     for field, message in schedules.validate(
         schedules.Schedule(
@@ -108,6 +102,20 @@ def job_validate(fields: dict) -> dict:
     if errors:
         raise ValidationError(errors)
     return fields
+
+
+def payload_json(payload) -> str:
+    """`payload` as JSON text, compact: its size is counted on this."""
+    return json.dumps(payload, separators=(",", ":"))
+
+
+def payload_problems(handler: Handler | None, payload, *, text: str | None = None) -> list[str]:
+    """What is wrong with `payload` (whose payload_json is `text`, when known): its size,
+    then (when it fits) `handler`'s schema."""
+    size = len((payload_json(payload) if text is None else text).encode())
+    if size > conf.MAX_PAYLOAD_BYTES:
+        return [f"The payload is {size} bytes; the limit is {conf.MAX_PAYLOAD_BYTES} bytes."]
+    return handler.validate(payload) if handler is not None else []
 
 
 def _validate_concurrency(fields: dict, errors: dict) -> None:

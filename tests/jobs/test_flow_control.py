@@ -8,12 +8,13 @@ import signal
 import time
 from collections import defaultdict
 from datetime import timedelta
+from uuid import UUID
 
 import pytest
 from django.db import connection
 
 from jobs import services
-from jobs.models import Execution, Job, QueueState
+from jobs.models import Execution, QueueState
 from jobs.services.queues import queue_pause, queue_resume, queue_update
 from jobs.states import ExecutionState
 from ops import metrics
@@ -22,8 +23,8 @@ from tests.conftest import wait_for
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
-def sleepers(queue: str, seconds: list[float], **fields) -> list[Job]:
-    """One-time `sleep` jobs of the scheduler's own (no owner: no quotas), due now."""
+def sleepers(queue: str, seconds: list[float], **fields) -> list[UUID]:
+    """One-time `sleep` jobs of the scheduler's own (no owner: no quotas), due now; their ids."""
     payloads = [{"seconds": s} for s in seconds]
     return services.jobs_create_many(handler="sleep", payloads=payloads, queue=queue, **fields)
 

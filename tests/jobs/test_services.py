@@ -305,10 +305,11 @@ def test_every_execution_state_has_a_transition_entry():
 def test_create_many_queues_every_payload_in_one_go(user, django_assert_max_num_queries):
     payloads = [{"seconds": i} for i in range(50)]
     with django_assert_max_num_queries(8):
-        jobs = services.jobs_create_many(handler="sleep", payloads=payloads, owner=user)
+        ids = services.jobs_create_many(handler="sleep", payloads=payloads, owner=user)
     assert Job.objects.filter(owner=user, handler="sleep").count() == 50
     assert Execution.objects.filter(state=ExecutionState.QUEUED).count() == 50
-    assert sorted(j.payload["seconds"] for j in jobs) == list(range(50))
+    in_order = [Job.objects.get(pk=pk).payload["seconds"] for pk in ids]
+    assert in_order == list(range(50))
 
 
 def test_create_many_refuses_the_batch_when_one_payload_is_bad():
