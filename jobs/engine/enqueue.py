@@ -59,6 +59,19 @@ def _json(value) -> str:
     return json.dumps(value, cls=DjangoJSONEncoder)
 
 
+def _rows_json(rows: list[dict]) -> str:
+    """Rows as JSON for jsonb_populate_recordset: times in full (DjangoJSONEncoder would cut
+    them to milliseconds), anything else as DjangoJSONEncoder writes it (ids as text)."""
+    return json.dumps(rows, default=_row_value)
+
+
+_ENCODER = DjangoJSONEncoder()
+
+
+def _row_value(value):
+    return value.isoformat() if isinstance(value, datetime) else _ENCODER.default(value)
+
+
 def jobs_insert(
     cursor,
     jobs: list[Job],
@@ -70,22 +83,13 @@ def jobs_insert(
     """Write unsaved `jobs` and the first attempts `runs` (job, when) on `cursor`; with
     `changes`, one audit event per job by the current actor. Wakes the queues that got a
     run, and re-reads of the next due time where a job has a later next run."""
-    params = {
-        column: [_json(getattr(job, column)) for job in jobs]
-        if column in JSON_COLUMNS
-        else [getattr(job, column) for job in jobs]
-        for column in JOB_COLUMNS
-    }
     actor = audit.current_actor() if changes is not None else audit.SYSTEM
     queries.run(
         cursor,
         "enqueue",
         now=now,
-        **params,
-        run_job_id=[job.pk for job, _ in runs],
-        run_scheduled_for=[when for _, when in runs],
-        run_queue=[job.queue for job, _ in runs],
-        run_priority=[job.priority for job, _ in runs],
+        jobs=_rows_json([dict(zip(JOB_COLUMNS, _job_values(job), strict=True)) for job in jobs]),
+        runs=_rows_json([{"job_id": job.pk, "scheduled_for": when} for job, when in runs]),
         audited=changes is not None,
         actor_id=actor.user_id,
         actor=actor.name,

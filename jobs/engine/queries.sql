@@ -9,10 +9,14 @@
 -- it sees the constant. NOTIFY payloads are read by jobs.wakeup.
 
 -- enqueue --
--- Insert jobs (one array element each), the first execution of those already due, one
--- audit event per job when %(audited)s, and wake the workers with %(notify)s at commit.
--- One statement: outside a transaction it is one round trip and one commit.
-WITH job AS (
+-- Insert jobs (%(jobs)s: a JSON array of rows, one object of jobs_job's columns each), the
+-- first execution of those already due (%(runs)s: [{job_id, scheduled_for}]), one audit
+-- event per job when %(audited)s, and wake the workers with %(notify)s at commit. One
+-- statement: outside a transaction it is one round trip and one commit. The rows travel as
+-- one JSON text, not an array per column: a client builds it in one call, whatever the count.
+WITH given AS (
+    SELECT * FROM jsonb_populate_recordset(NULL::jobs_job, %(jobs)s::jsonb)
+), job AS (
     INSERT INTO jobs_job (
         id, owner_id, name, handler, payload, schedule_type, run_at, interval_seconds,
         cron, timezone, queue, priority, max_retries, retry_backoff_seconds,
@@ -20,47 +24,29 @@ WITH job AS (
         notify_webhook_url, notify_webhook_secret, notify_digest_minutes, state,
         next_run_at, last_run_at, concurrency_key, concurrency_limit, created_at, updated_at
     )
-    SELECT id, owner_id, name, handler, payload::jsonb, schedule_type, run_at,
+    SELECT id, owner_id, name, handler, payload, schedule_type, run_at,
         interval_seconds, cron, timezone, queue, priority, max_retries,
         retry_backoff_seconds, timeout_seconds, misfire_policy, unique_key,
-        notify_on::jsonb, notify_emails::jsonb, notify_webhook_url, notify_webhook_secret,
+        notify_on, notify_emails, notify_webhook_url, notify_webhook_secret,
         notify_digest_minutes, state, next_run_at, last_run_at, concurrency_key,
         concurrency_limit, %(now)s, %(now)s
-    FROM unnest(
-        %(id)s::uuid[], %(owner_id)s::bigint[], %(name)s::text[], %(handler)s::text[],
-        %(payload)s::text[], %(schedule_type)s::text[], %(run_at)s::timestamptz[],
-        %(interval_seconds)s::integer[], %(cron)s::text[], %(timezone)s::text[],
-        %(queue)s::text[], %(priority)s::smallint[], %(max_retries)s::smallint[],
-        %(retry_backoff_seconds)s::integer[], %(timeout_seconds)s::integer[],
-        %(misfire_policy)s::text[], %(unique_key)s::text[], %(notify_on)s::text[],
-        %(notify_emails)s::text[], %(notify_webhook_url)s::text[],
-        %(notify_webhook_secret)s::text[], %(notify_digest_minutes)s::integer[],
-        %(state)s::text[], %(next_run_at)s::timestamptz[], %(last_run_at)s::timestamptz[],
-        %(concurrency_key)s::text[], %(concurrency_limit)s::smallint[]
-    ) AS v(id, owner_id, name, handler, payload, schedule_type, run_at, interval_seconds,
-        cron, timezone, queue, priority, max_retries, retry_backoff_seconds,
-        timeout_seconds, misfire_policy, unique_key, notify_on, notify_emails,
-        notify_webhook_url, notify_webhook_secret, notify_digest_minutes, state,
-        next_run_at, last_run_at, concurrency_key, concurrency_limit)
-    RETURNING id, owner_id, concurrency_key, concurrency_limit
+    FROM given
+    RETURNING id, owner_id, queue, priority, concurrency_key, concurrency_limit
 ), execution AS (
     INSERT INTO jobs_execution (
         job_id, scheduled_for, attempt, state, queue, priority, run_after,
         concurrency_key, concurrency_limit, cancel_requested, error, error_code,
         traceback, created_at
     )
-    SELECT run.job_id, run.scheduled_for, 1, 'queued', run.queue, run.priority,
+    SELECT run.job_id, run.scheduled_for, 1, 'queued', job.queue, job.priority,
         run.scheduled_for, job.concurrency_key, job.concurrency_limit, false, '', '', '',
         %(now)s
-    FROM unnest(
-        %(run_job_id)s::uuid[], %(run_scheduled_for)s::timestamptz[],
-        %(run_queue)s::text[], %(run_priority)s::smallint[]
-    ) AS run(job_id, scheduled_for, queue, priority)
+    FROM jsonb_to_recordset(%(runs)s::jsonb) AS run(job_id uuid, scheduled_for timestamptz)
     JOIN job ON job.id = run.job_id
 ), queue AS (
     -- Every queue a job names has its row: it can be paused and limited, and claims lock it.
     INSERT INTO jobs_queue (name, paused, rate_period, created_at, updated_at)
-    SELECT DISTINCT name, false, 1, %(now)s, %(now)s FROM unnest(%(queue)s::text[]) AS name
+    SELECT DISTINCT queue, false, 1, %(now)s::timestamptz, %(now)s::timestamptz FROM given
     ON CONFLICT (name) DO NOTHING
 ), audit AS (
     INSERT INTO jobs_auditevent (
