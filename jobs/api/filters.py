@@ -62,7 +62,9 @@ class OrderingFilter(filters.OrderingFilter):
 
 class JobFilter(filters.FilterSet):
     state = filters.MultipleChoiceFilter(
-        choices=JobState.choices, help_text="Repeat to match any of several states."
+        distinct=False,  # as ExecutionFilter.state: a column, no row matches twice
+        choices=JobState.choices,
+        help_text="Repeat to match any of several states.",
     )
     handler = filters.CharFilter()
     schedule_type = filters.ChoiceFilter(choices=ScheduleType.choices)
@@ -90,7 +92,10 @@ class JobFilter(filters.FilterSet):
 
 class ExecutionFilter(filters.FilterSet):
     job = filters.UUIDFilter(field_name="job_id")
+    # distinct=False: a state is a column of the row, so no row can match twice, and
+    # DISTINCT over every column made the dead-letter count sort 100,000 rows at 1M.
     state = filters.MultipleChoiceFilter(
+        distinct=False,
         choices=ExecutionState.choices,
         help_text="Repeat to match any of several states; `dead` is the dead-letter list.",
     )

@@ -236,7 +236,13 @@ class Execution(models.Model):
                 name="execution_running_key_idx",
                 condition=Q(state=ExecutionState.RUNNING, concurrency_key__isnull=False),
             ),
-            models.Index(fields=["state", "-finished_at"], name="execution_state_finished_idx"),
+            # History by state and end (retention, stats windows, the dead letters); with
+            # the job, a user's count of dead letters is read from the index alone.
+            models.Index(
+                fields=["state", "-finished_at"],
+                include=["job"],
+                name="execution_state_finished_idx",
+            ),
             models.Index(fields=["-created_at"], name="execution_created_idx"),
         ]
         constraints = [
