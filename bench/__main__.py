@@ -11,7 +11,18 @@ import platform
 import sys
 import time
 
-from . import cron, enqueue, flow, latency, peers_bench, scale, throughput, web, workflows
+from . import (
+    cron,
+    enqueue,
+    flow,
+    latency,
+    memory,
+    peers_bench,
+    scale,
+    throughput,
+    web,
+    workflows,
+)
 from .common import SCALE, BenchDatabase, Figure
 
 BENCHMARKS = {
@@ -24,6 +35,7 @@ BENCHMARKS = {
     "web": web.run,
     "peers": peers_bench.run,
     "workflows": workflows.run,
+    "memory": memory.run,
 }
 
 
