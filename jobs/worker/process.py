@@ -280,6 +280,10 @@ class WorkerProcess:
         claimed = claim.executions
         for execution in claimed:
             self.slots.start(execution)
+        if claimed:
+            # Give the GIL up now: a slot thread woken by start() would otherwise wait for
+            # this loop to block, or for the interpreter's 5 ms switch interval.
+            time.sleep(0)
         return len(claimed), bool(claimed) and len(claimed) == asked
 
     def _collect(self) -> None:
