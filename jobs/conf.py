@@ -34,8 +34,9 @@ DEFAULTS = {
     # Handler threads a worker may have abandoned (their run timed out but the thread has
     # not returned) before it stops claiming until some of them end.
     "WORKER_MAX_ABANDONED_THREADS": 8,
-    # Executions a worker claims ahead of its free slots (at most its concurrency), from
-    # queues without limits, so a slot that frees starts its next at once; 0: none.
+    # Executions a worker claims ahead of its free slots, from queues without limits, so a
+    # slot that frees starts its next at once (no more than its slots start within
+    # WORKER_PREFETCH_WAIT_SECONDS at the recent pace); 0: none.
     "WORKER_PREFETCH": 10,
     # Seconds an execution claimed ahead may wait for a slot before it goes back to the
     # queue (every slot busy with longer runs: another worker may start it sooner); 0: no

@@ -27,7 +27,7 @@ class ClaimAhead:
     def __init__(self, process, *, prefetch: int):
         self.process = process
         self.wait = conf.WORKER_PREFETCH_WAIT_SECONDS
-        self.prefetch = min(process.concurrency, prefetch) if self.wait > 0 else 0
+        self.prefetch = prefetch if self.wait > 0 else 0
         self.held = False  # a wait ran out: none ahead until a slot frees
         self.run_seconds: float | None = None  # moving average of the handlers' runs
         self.unreleased: list[int] = []  # taken back from the slots; release not written
@@ -42,7 +42,16 @@ class ClaimAhead:
             return 0
         if self.run_seconds is not None and self.run_seconds >= self.wait * LONG_RUN_SHARE:
             return 0
-        return max(0, min(self.prefetch, process.concurrency + self.prefetch - len(slots.running)))
+        return max(0, min(self.bound(), process.concurrency + self.prefetch - len(slots.running)))
+
+    def bound(self) -> int:
+        """At most `prefetch`, and no more than the slots can start within the wait at the
+        handlers' recent pace (before any run, one per slot): more would only go back."""
+        concurrency = self.process.concurrency
+        if self.run_seconds is None:
+            return min(self.prefetch, concurrency)
+        startable = concurrency * self.wait / max(self.run_seconds, 1e-6)
+        return min(self.prefetch, int(startable))
 
     def ran(self, seconds: float) -> None:
         """A slot turned over after a run of `seconds`."""

@@ -3,6 +3,7 @@ and holds them like running ones until a slot starts them (real worker processes
 
 import signal
 import time
+from collections import Counter
 from itertools import pairwise
 
 import pytest
@@ -194,3 +195,18 @@ def test_pausing_the_queue_gives_back_what_waits_and_it_starts_after_the_resume(
         message="the second to run after the resume",
     )
     assert RunLog.objects.get(job_id=second.pk).started_at >= resumed_at
+
+
+def test_a_single_slot_claims_past_its_concurrency_once_its_runs_are_short(start_worker):
+    # Before any run a worker claims one ahead per slot; once its runs are known to take
+    # milliseconds, up to WORKER_PREFETCH (10) ahead, since its slot starts them all well
+    # within the wait. Executions claimed together share their claim's started_at.
+    services.jobs_create_many(handler="noop", payloads=[{}] * 300)
+    worker = start_worker("--burst", "--concurrency", "1")
+    assert worker.wait(timeout=60) == 0
+    in_order = Execution.objects.order_by("started_at", "id")
+    claims = Counter(in_order.values_list("started_at", flat=True))  # in claim order
+    assert Execution.objects.filter(state=ExecutionState.SUCCEEDED).count() == 300
+    first_claim = next(iter(claims.values()))
+    assert first_claim <= 2  # the free slot and one ahead
+    assert max(claims.values()) >= 10  # ten ahead (and the slot, when it was free)

@@ -45,8 +45,8 @@ class Command(BaseCommand):
             "--prefetch",
             type=int,
             default=None,
-            help="Executions claimed ahead of free slots, at most --concurrency "
-            "(default WORKER_PREFETCH; 0: none).",
+            help="Executions claimed ahead of free slots, no more than the slots start "
+            "within WORKER_PREFETCH_WAIT_SECONDS (default WORKER_PREFETCH; 0: none).",
         )
         parser.add_argument(
             "--burst", action="store_true", help="Drain what is due now, then exit."
