@@ -37,7 +37,7 @@ DEFAULTS = {
     # Executions a worker claims ahead of its free slots, from queues without limits, so a
     # slot that frees starts its next at once (no more than its slots start within
     # WORKER_PREFETCH_WAIT_SECONDS at the recent pace); 0: none.
-    "WORKER_PREFETCH": 10,
+    "WORKER_PREFETCH": 40,
     # Seconds an execution claimed ahead may wait for a slot before it goes back to the
     # queue (every slot busy with longer runs: another worker may start it sooner); 0: no
     # claiming ahead.

@@ -199,7 +199,7 @@ def test_pausing_the_queue_gives_back_what_waits_and_it_starts_after_the_resume(
 
 def test_a_single_slot_claims_past_its_concurrency_once_its_runs_are_short(start_worker):
     # Before any run a worker claims one ahead per slot; once its runs are known to take
-    # milliseconds, up to WORKER_PREFETCH (10) ahead, since its slot starts them all well
+    # milliseconds, up to WORKER_PREFETCH (40) ahead, since its slot starts them all well
     # within the wait. Executions claimed together share their claim's started_at.
     services.jobs_create_many(handler="noop", payloads=[{}] * 300)
     worker = start_worker("--burst", "--concurrency", "1")
@@ -209,4 +209,4 @@ def test_a_single_slot_claims_past_its_concurrency_once_its_runs_are_short(start
     assert Execution.objects.filter(state=ExecutionState.SUCCEEDED).count() == 300
     first_claim = next(iter(claims.values()))
     assert first_claim <= 2  # the free slot and one ahead
-    assert max(claims.values()) >= 10  # ten ahead (and the slot, when it was free)
+    assert max(claims.values()) >= 20  # tens ahead (up to forty, and the slot)
