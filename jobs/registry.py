@@ -17,6 +17,7 @@ from typing import Any
 import jsonschema
 
 from .exceptions import ExecutionCancelled, HandlerNotFound
+from .schema_example import example_of
 
 ANY_OBJECT = {"type": "object"}
 ENTRY_POINT_GROUP = "django_pgscheduler.handlers"
@@ -82,6 +83,13 @@ class Handler:
     @cached_property
     def validator(self) -> jsonschema.Draft202012Validator:
         return jsonschema.Draft202012Validator(self.schema)
+
+    @cached_property
+    def example(self) -> dict | None:
+        """A payload to start from, read from the schema (schema_example); None when what it
+        reads would not pass the schema itself."""
+        example = example_of(self.schema)
+        return example if isinstance(example, dict) and self.validator.is_valid(example) else None
 
     def validate(self, payload) -> list[str]:
         """Return the payload's schema errors, as readable messages."""

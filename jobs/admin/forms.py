@@ -221,14 +221,19 @@ class JobForm(forms.ModelForm):
     def schema_help(self):
         name = self.data.get("handler") if self.is_bound else self.initial.get("handler")
         name = name or (self.instance.handler if not self.instance._state.adding else "")
-        schema = next((h.schema for h in all_handlers() if h.name == name), None)
-        text = json.dumps(schema, indent=2) if schema is not None else ""
+        handler = next((h for h in all_handlers() if h.name == name), None)
+        schema = json.dumps(handler.schema, indent=2) if handler is not None else ""
+        example = handler.example if handler is not None else None
         return format_html(
             '<div class="sched-schema" data-for="id_handler">'
             '<span class="sched-schema-title">Payload schema of <b class="sched-schema-name">{}'
-            '</b>:</span><pre class="sched-pre sched-schema-body">{}</pre></div>',
+            '</b>:</span><pre class="sched-pre sched-schema-body">{}</pre>'
+            '<div class="sched-schema-example-box"{}><span class="sched-schema-title">'
+            'For example:</span><pre class="sched-pre sched-schema-example">{}</pre></div></div>',
             name or "the chosen handler",
-            text or "Choose a handler to see the JSON Schema its payload must match.",
+            schema or "Choose a handler to see the JSON Schema its payload must match.",
+            " hidden" if example is None else "",
+            "" if example is None else json.dumps(example, indent=2),
         )
 
     def _initial_from_job(self, job: Job) -> None:

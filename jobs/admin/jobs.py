@@ -175,11 +175,17 @@ class JobAdmin(JobPageFields, PolicyPermissionsMixin, ObjectActionsMixin, admin.
         return (*self.readonly_fields, "owner")
 
     def get_changeform_initial_data(self, request):
-        return {"owner": request.user.pk, **super().get_changeform_initial_data(request)}
+        # A new job's payload box starts at {}, not at null.
+        initial = {"owner": request.user.pk, "payload": {}}
+        return {**initial, **super().get_changeform_initial_data(request)}
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        # The form's script shows the payload schema of whichever handler is chosen.
-        context["handler_schemas"] = {h.name: h.schema for h in all_handlers() if not h.internal}
+        # The form's script shows the payload schema and an example of whichever handler is
+        # chosen, and starts an untouched payload from the example.
+        shown = [h for h in all_handlers() if not h.internal]
+        context["handler_schemas"] = {
+            h.name: {"schema": h.schema, "example": h.example} for h in shown
+        }
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def object_action_allowed(self, obj, name: str) -> bool:

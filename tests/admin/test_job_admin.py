@@ -153,13 +153,19 @@ def test_an_invalid_job_is_a_form_error_and_nothing_is_saved(admin_client, overr
     assert not AuditEvent.objects.exists()
 
 
-def test_the_payload_schema_of_the_handler_is_shown_as_help(admin_client):
+def test_the_payload_schema_and_an_example_of_each_handler_are_in_the_page(admin_client):
     page = admin_client.get(ADD_URL).content.decode()
 
     found = re.search(r'<script id="sched-handler-schemas"[^>]*>(.*?)</script>', page, re.S)
-    schemas = json.loads(found.group(1))
-    assert schemas["sleep"]["properties"]["seconds"]
-    assert "notification" not in schemas  # internal handlers are not offered
+    handlers = json.loads(found.group(1))
+    assert handlers["sleep"]["schema"]["properties"]["seconds"]
+    assert handlers["sleep"]["example"] == {"seconds": 0}
+    assert "notification" not in handlers  # internal handlers are not offered
+
+
+def test_a_new_jobs_payload_starts_as_an_empty_object(admin_client):
+    response = admin_client.get(ADD_URL)
+    assert response.context["adminform"].form["payload"].value() == "{}"
 
 
 def test_editing_the_schedule_recomputes_the_next_run(admin_client, make_job):
