@@ -18,6 +18,7 @@ from . import (
     latency,
     memory,
     peers_bench,
+    run_log,
     scale,
     throughput,
     web,
@@ -36,6 +37,7 @@ BENCHMARKS = {
     "peers": peers_bench.run,
     "workflows": workflows.run,
     "memory": memory.run,
+    "run_log": run_log.run,
 }
 
 

@@ -27,3 +27,20 @@ def bench_clock(payload, ctx):
 def bench_since(payload, ctx):
     now = time.time()
     return {"called_at": now, "delay_ms": (now - payload["t"]) * 1000}
+
+
+@register(
+    "bench_chatty",
+    description="Benchmarks only: log `lines` lines through ctx.logger; return how long it took.",
+    schema={
+        "type": "object",
+        "properties": {"lines": {"type": "integer", "minimum": 0}},
+        "required": ["lines"],
+        "additionalProperties": False,
+    },
+)
+def bench_chatty(payload, ctx):
+    started = time.perf_counter()
+    for n in range(payload["lines"]):
+        ctx.logger.info("line %d: the handler says what it is doing", n)
+    return {"seconds": time.perf_counter() - started}

@@ -1,5 +1,7 @@
 """Built-in handlers for tests, demos and benchmarks."""
 
+import math
+
 from .registry import register
 
 
@@ -23,5 +25,11 @@ def noop(payload, ctx):
     },
 )
 def sleep(payload, ctx):
-    ctx.sleep(payload["seconds"])
-    return {"slept": payload["seconds"]}
+    seconds = payload["seconds"]
+    ctx.logger.info("Sleeping %g s", seconds)
+    # Progress about once a second (at most 100 steps), each step a cancellable sleep.
+    steps = max(1, min(100, math.ceil(seconds)))
+    for step in range(1, steps + 1):
+        ctx.sleep(seconds / steps)
+        ctx.progress(100 * step / steps, f"slept {seconds * step / steps:g} of {seconds:g} s")
+    return {"slept": seconds}

@@ -43,6 +43,9 @@ DEFAULTS = {
     # claiming ahead.
     "WORKER_PREFETCH_WAIT_SECONDS": 1.0,
     # --- Jobs and their runs ---
+    # Bytes of what a handler logs (ctx.logger) kept with each execution; past it, a marker
+    # says the log was cut. 0: keep none.
+    "EXECUTION_LOG_MAX_BYTES": 64 * 1024,
     # Seconds a run of a job without its own timeout_seconds may take.
     "JOB_DEFAULT_TIMEOUT_SECONDS": 3600,
     # Cap, in seconds, of the exponential retry backoff.

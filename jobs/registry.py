@@ -37,7 +37,9 @@ class HandlerContext:
       occurrence), `attempt`, `queue`, `priority`, `run_after`, `started_at`, `worker_id`.
     - `attempt`: 1 for the first try, 2 for the first retry, and so on.
     - `payload`: the job's payload (the handler's first argument too).
-    - `logger`: a logger named `jobs.handler.<handler name>`.
+    - `logger`: a logger named `jobs.handler.<handler name>`; what it logs (at the levels
+      it is enabled for) is also kept with the execution, up to EXECUTION_LOG_MAX_BYTES.
+    - `progress(percent, message)`: how far the run got, shown with the execution.
     - cancellation: `is_cancelled()`, `raise_if_cancelled()` and `sleep(seconds)` see a
       cancel (by a person, or the job's timeout) as soon as the worker hears of it.
     """
@@ -45,8 +47,9 @@ class HandlerContext:
     job: Any
     execution: Any
     attempt: int
-    logger: logging.Logger
+    logger: logging.Logger | logging.LoggerAdapter
     cancel_event: threading.Event = field(default_factory=threading.Event)
+    run_log: Any = None  # jobs.worker.run_log.RunLog: where logs and progress are kept
 
     @property
     def payload(self) -> Any:
@@ -65,6 +68,14 @@ class HandlerContext:
         """Sleep, waking early (and raising) if the execution is cancelled."""
         if self.cancel_event.wait(seconds):
             raise ExecutionCancelled()
+
+    def progress(self, percent: float, message: str = "") -> None:
+        """Say how far the run got: `percent` from 0 to 100 (ValueError outside), and what
+        it is doing (up to 200 characters). The worker writes the latest with the log."""
+        if self.run_log is not None:
+            self.run_log.set_progress(percent, message)
+        elif not 0 <= percent <= 100:
+            raise ValueError(f"progress is a percentage from 0 to 100, not {percent!r}")
 
 
 @dataclass(frozen=True)

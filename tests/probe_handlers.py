@@ -45,3 +45,21 @@ def probe(payload, ctx):
         return {"not json": object()}
     RunLog.objects.filter(pk=log.pk).update(finished_at=timezone.now())
     return {"mode": mode, "value": payload.get("value"), "attempt": ctx.attempt}
+
+
+@register(
+    "chatty",
+    description="Test handler: log `lines` numbered lines, report progress, then sleep.",
+    schema={
+        "type": "object",
+        "properties": {"lines": {"type": "integer"}, "then_sleep": {"type": "number"}},
+        "required": ["lines"],
+    },
+)
+def chatty(payload, ctx):
+    lines = payload["lines"]
+    for n in range(lines):
+        ctx.logger.info("line %d of %d", n, lines)
+    ctx.progress(50, f"logged {lines} lines")
+    ctx.sleep(payload.get("then_sleep", 0))
+    return {"lines": lines}

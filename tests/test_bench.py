@@ -25,7 +25,18 @@ def run_bench(name: str, **env: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize(
     "name",
-    ["throughput", "enqueue", "latency", "scale", "cron", "web", "flow", "workflows", "memory"],
+    [
+        "throughput",
+        "enqueue",
+        "latency",
+        "scale",
+        "cron",
+        "web",
+        "flow",
+        "workflows",
+        "memory",
+        "run_log",
+    ],
 )
 def test_benchmark_runs_in_smoke_size_and_prints_its_figures(name):
     assert_figures(run_bench(name), name)

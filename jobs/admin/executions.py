@@ -61,6 +61,7 @@ QUICK_FILTERS = (
 class ExecutionAdmin(PolicyPermissionsMixin, ObjectActionsMixin, admin.ModelAdmin):
     class Media:
         css = {"all": ("jobs/admin.css",)}
+        js = ("jobs/execution_live.js",)
 
     change_form_template = "admin/jobs/change_form.html"
     change_list_template = "admin/jobs/execution/change_list.html"
@@ -110,6 +111,8 @@ class ExecutionAdmin(PolicyPermissionsMixin, ObjectActionsMixin, admin.ModelAdmi
         "finished_at",
         "duration_display",
         "cancel_requested",
+        "progress_display",
+        "log_display",
         "result_display",
         "error_display",
         "traceback_display",
@@ -132,7 +135,9 @@ class ExecutionAdmin(PolicyPermissionsMixin, ObjectActionsMixin, admin.ModelAdmi
         return super().has_change_permission(request)
 
     def get_queryset(self, request):
-        return policy.executions_for(request.user, executions=super().get_queryset(request))
+        executions = policy.executions_for(request.user, executions=super().get_queryset(request))
+        # A run's log is up to EXECUTION_LOG_MAX_BYTES: read on its own page only.
+        return executions.defer("log") if _is_changelist(request) else executions
 
     def object_action_allowed(self, obj, name: str) -> bool:
         return execution_allows(obj.state, name)
@@ -210,6 +215,26 @@ class ExecutionAdmin(PolicyPermissionsMixin, ObjectActionsMixin, admin.ModelAdmi
     def traceback_display(self, execution):
         return pre(execution.traceback, "sched-traceback")
 
+    @admin.display(description="progress")
+    def progress_display(self, execution):
+        # data-sched-live: the page's script refreshes these fields while the run is on.
+        live = execution.state in (ExecutionState.QUEUED, ExecutionState.RUNNING)
+        if execution.progress is None:
+            bar = "—"
+        else:
+            bar = format_html(
+                '<progress max="100" value="{}">{} %</progress> {} %{}',
+                execution.progress,
+                execution.progress,
+                execution.progress,
+                f" — {execution.progress_message}" if execution.progress_message else "",
+            )
+        return format_html("<span{}>{}</span>", " data-sched-live" if live else "", bar)
+
+    @admin.display(description="log")
+    def log_display(self, execution):
+        return pre(execution.log, "sched-log")
+
     @admin.display(description="attempts of this occurrence")
     def attempt_history(self, execution):
         attempts = Execution.objects.filter(
@@ -229,3 +254,8 @@ class ExecutionAdmin(PolicyPermissionsMixin, ObjectActionsMixin, admin.ModelAdmi
                 for other in attempts
             ),
         )
+
+
+def _is_changelist(request) -> bool:
+    match = request.resolver_match
+    return match is not None and match.url_name == "jobs_execution_changelist"

@@ -269,10 +269,18 @@ class ExecutionSerializer(serializers.ModelSerializer):
 
 
 class ExecutionDetailSerializer(ExecutionSerializer):
-    """An attempt with the traceback of its failure."""
+    """An attempt with the traceback of its failure, what its handler logged (up to
+    EXECUTION_LOG_MAX_BYTES, then a line saying it was cut) and its progress (percent, null
+    until the handler reports one)."""
 
     class Meta(ExecutionSerializer.Meta):
-        fields = (*ExecutionSerializer.Meta.fields, "traceback")
+        fields = (
+            *ExecutionSerializer.Meta.fields,
+            "traceback",
+            "log",
+            "progress",
+            "progress_message",
+        )
         read_only_fields = fields
 
 

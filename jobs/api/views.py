@@ -175,6 +175,7 @@ class JobViewSet(BackfillMixin, ObjectPolicyMixin, StrictQueryMixin, viewsets.Mo
             policy.executions_for(request.user)
             .filter(job=job)
             .select_related("job", "worker")
+            .defer("log")
             .order_by("-scheduled_for", "-attempt")
         )
         page = self.paginate_queryset(history)
@@ -195,7 +196,9 @@ class ExecutionViewSet(ObjectPolicyMixin, StrictQueryMixin, viewsets.ReadOnlyMod
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Execution.objects.none()
-        return policy.executions_for(self.request.user).select_related("job", "worker")
+        executions = policy.executions_for(self.request.user).select_related("job", "worker")
+        # Logs (up to EXECUTION_LOG_MAX_BYTES each) are shown one execution at a time.
+        return executions.defer("log") if self.action == "list" else executions
 
     def get_serializer_class(self):
         if self.action == "list":

@@ -32,6 +32,7 @@ from .outcomes import (
     outcomes_record,
 )
 from .rows import ExecutionRow, JobRow
+from .run_logs import run_logs_append
 
 __all__ = [
     "RATE_WAIT_MS",
@@ -57,6 +58,7 @@ __all__ = [
     "outcomes_record",
     "outcomes_record_and_claim",
     "recorded_with_claim",
+    "run_logs_append",
     "worker_heartbeat",
     "worker_register",
     "worker_stop",

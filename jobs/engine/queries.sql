@@ -517,6 +517,18 @@ SET state = 'cancelled', finished_at = %(now)s, error = %(error)s
 WHERE id = ANY(%(ids)s::bigint[]) AND state = 'running' AND worker_id = %(worker)s
 RETURNING id;
 
+-- append_run_logs --
+-- Append what handlers of %(worker)s logged to their executions (%(texts)s, one each) and
+-- set the progress they last reported (NULL: none since the last append). Only rows the
+-- worker claimed: a run rescued and attempted again elsewhere is its own row.
+UPDATE jobs_execution AS execution
+SET log = execution.log || batch.text,
+    progress = coalesce(batch.progress, execution.progress),
+    progress_message = coalesce(batch.message, execution.progress_message)
+FROM unnest(%(ids)s::bigint[], %(texts)s::text[], %(progress)s::smallint[],
+    %(messages)s::text[]) AS batch(id, text, progress, message)
+WHERE execution.id = batch.id AND execution.worker_id = %(worker)s;
+
 -- lock_job_state --
 -- The job's state as it is now, locked until commit: a cancel that committed is seen here,
 -- one not yet committed waits for us (and then cancels the retry queued here).

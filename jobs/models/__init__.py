@@ -191,6 +191,11 @@ class Execution(models.Model):
         db_default=ErrorCode.NONE,
     )
     traceback = models.TextField(blank=True, default="")
+    # What the handler logged and how far it got (jobs.worker.run_log); database defaults,
+    # as the engine's SQL writes rows without naming these columns.
+    log = models.TextField(blank=True, default="", db_default="")
+    progress = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Percent done.")
+    progress_message = models.CharField(max_length=200, blank=True, default="", db_default="")
     created_at = models.DateTimeField(default=utcnow, editable=False)
 
     objects = ExecutionQuerySet.as_manager()
@@ -236,8 +241,7 @@ class Execution(models.Model):
                 name="execution_running_key_idx",
                 condition=Q(state=ExecutionState.RUNNING, concurrency_key__isnull=False),
             ),
-            # History by state and end (retention, stats windows, the dead letters); with
-            # the job, a user's count of dead letters is read from the index alone.
+            # History by state and end, with the job: a user's dead letters counted in it.
             models.Index(
                 fields=["state", "-finished_at"],
                 include=["job"],

@@ -14,18 +14,24 @@ from jobs.registry import get_handler
 from ..engine import ExecutionRow, Outcome
 from ..exceptions import ExecutionCancelled, HandlerNotFound
 from ..states import ErrorCode, ExecutionState
+from .run_log import RunLog, RunLogger
 from .step_context import StepContext
 
 
-def execute(execution: ExecutionRow, cancel_event: threading.Event) -> Outcome:
-    """Run `execution`'s handler with its payload and return how it ended."""
+def execute(
+    execution: ExecutionRow, cancel_event: threading.Event, run_log: RunLog | None = None
+) -> Outcome:
+    """Run `execution`'s handler with its payload and return how it ended; what it logs
+    and its progress go to `run_log` as well."""
     job = execution.job
+    logger = logging.getLogger(f"jobs.handler.{job.handler}")
     context = StepContext(
         job=job,
         execution=execution,
         attempt=execution.attempt,
-        logger=logging.getLogger(f"jobs.handler.{job.handler}"),
+        logger=logger if run_log is None else RunLogger(logger, run_log),
         cancel_event=cancel_event,
+        run_log=run_log,
     )
     try:
         handler = get_handler(job.handler)

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from .. import conf, engine
 from ..engine import wakeup
+from . import run_log
 from .ahead import ClaimAhead
 from .execution_log import log_outcome, log_started
 from .lease import Lease
@@ -237,6 +238,8 @@ class WorkerProcess:
         for soon in (self.next_due, early):
             if soon is not None:
                 timeout = min(timeout, max(0.0, (soon - timezone.now()).total_seconds()))
+        if run_log.waiting(self.running.values()):
+            timeout = min(timeout, run_log.FLUSH_SECONDS)
         soonest = self.slots.soonest_deadline()
         if soonest is not None:
             timeout = min(timeout, max(0.0, soonest - time.monotonic()))
@@ -287,11 +290,18 @@ class WorkerProcess:
         return len(claimed), bool(claimed) and len(claimed) == asked
 
     def _collect(self) -> None:
-        """Move finished and timed-out executions' outcomes to those to record."""
-        for item, outcome in self.slots.finished() + self.slots.timed_out():
+        """Move finished and timed-out executions' outcomes to those to record, and write
+        what the handlers logged (run_log)."""
+        ended = self.slots.finished() + self.slots.timed_out()
+        for item, outcome in ended:
             log_outcome(item, outcome, worker=self.name)
             self.pending.append(outcome)
             self.ahead.ran(time.monotonic() - item.started)
+        entries = run_log.pending([item for item, _ in ended], self.running.values())
+        try:
+            engine.run_logs_append(self.db(), worker_id=self.worker_id, entries=entries)
+        except Exception as exc:  # a log is not worth a run: its outcome is still recorded
+            logger.warning("Could not write handlers' logs: %s", exc, extra=self.log_extra)
 
     def _record(self) -> int:
         if not self.pending:

@@ -27,6 +27,7 @@ from .. import conf
 from ..engine import ExecutionRow, Outcome
 from ..states import ErrorCode, ExecutionState
 from .executor import execute
+from .run_log import RunLog
 
 logger = logging.getLogger("jobs.worker")
 
@@ -45,6 +46,7 @@ class Running:
     returned: bool = False
     abandoned: bool = False
     withdrawn: bool = False
+    log: RunLog = field(default_factory=RunLog)  # what its handler logs, until written
 
 
 class Slots:
@@ -238,6 +240,6 @@ class Slots:
         # Handlers use the ORM: a connection dropped meanwhile is replaced first.
         close_old_connections()
         try:
-            return execute(item.execution, item.cancel_event)
+            return execute(item.execution, item.cancel_event, item.log)
         finally:
             close_old_connections()
