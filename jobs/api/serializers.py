@@ -268,6 +268,12 @@ class ExecutionSerializer(serializers.ModelSerializer):
         return None if duration is None else duration.total_seconds()
 
 
+class BulkCountSerializer(serializers.Serializer):
+    """What a bulk action over a filter changed."""
+
+    count = serializers.IntegerField(help_text="How many matching executions it changed.")
+
+
 class ExecutionDetailSerializer(ExecutionSerializer):
     """An attempt with the traceback of its failure, what its handler logged (up to
     EXECUTION_LOG_MAX_BYTES, then a line saying it was cut) and its progress (percent, null

@@ -10,7 +10,7 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -33,6 +33,7 @@ from jobs.services import (
     job_trigger,
     job_update,
 )
+from jobs.services.bulk import executions_apply
 from web.query import StrictQueryMixin
 
 from . import examples, serializers
@@ -192,6 +193,8 @@ class ExecutionViewSet(ObjectPolicyMixin, StrictQueryMixin, viewsets.ReadOnlyMod
 
     filterset_class = ExecutionFilter
     conflict_actions = frozenset({"retry", "cancel"})
+    # The bulk actions take the list's filters.
+    list_actions = frozenset({"list", "retry_matching", "cancel_matching"})
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -229,6 +232,38 @@ class ExecutionViewSet(ObjectPolicyMixin, StrictQueryMixin, viewsets.ReadOnlyMod
         """
         execution = execution_cancel(execution=self.get_object())
         return Response(serializers.ExecutionDetailSerializer(execution).data)
+
+    @extend_schema(request=None, responses=serializers.BulkCountSerializer)
+    @action(detail=False, methods=["post"], url_path="retry", url_name="retry-matching")
+    def retry_matching(self, request):
+        """Retry every execution the filters match.
+
+        Takes the list's filter parameters (at least one: `?state=dead&queue=mail` retries
+        the dead letters of the mail queue) and retries each matching execution you may
+        change that can be retried, one at a time, each audited; answers how many.
+        """
+        return self._apply_to_matching(request, execution_retry)
+
+    @extend_schema(request=None, responses=serializers.BulkCountSerializer)
+    @action(detail=False, methods=["post"], url_path="cancel", url_name="cancel-matching")
+    def cancel_matching(self, request):
+        """Cancel every execution the filters match.
+
+        As retry: the list's filter parameters (at least one), each matching execution you
+        may change that can be cancelled (queued: at once; running: asked to stop), each
+        audited; answers how many.
+        """
+        return self._apply_to_matching(request, execution_cancel)
+
+    def _apply_to_matching(self, request, service):
+        filters = set(request.query_params) & set(self.filterset_class.base_filters)
+        if not filters - {"ordering"}:
+            raise ValidationError(
+                {"filters": ["Give at least one filter, e.g. ?state=dead: this acts on all."]}
+            )
+        changeable = policy.executions_for(request.user, policy.CHANGE)
+        matching = self.filter_queryset(changeable.order_by())
+        return Response({"count": executions_apply(matching, service)})
 
 
 @extend_schema_view(
