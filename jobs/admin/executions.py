@@ -17,6 +17,7 @@ from jobs.states import ExecutionState, execution_allows
 from web.display import badge, duration_text, pre
 
 from .common import ObjectActionsMixin, PolicyPermissionsMixin, apply_each
+from .confirm import confirmation
 from .jobs import HandlerFilter
 from .pagination import EstimatedCountPaginator
 
@@ -151,6 +152,8 @@ class ExecutionAdmin(PolicyPermissionsMixin, ObjectActionsMixin, admin.ModelAdmi
 
     @admin.action(description="Retry selected executions", permissions=["change"])
     def retry(self, request, queryset):
+        if asked := confirmation(self, request, queryset, verb="retry", past="retried"):
+            return asked
         apply_each(
             self,
             request,
@@ -163,6 +166,8 @@ class ExecutionAdmin(PolicyPermissionsMixin, ObjectActionsMixin, admin.ModelAdmi
 
     @admin.action(description="Cancel selected executions", permissions=["change"])
     def cancel(self, request, queryset):
+        if asked := confirmation(self, request, queryset, verb="cancel", past="cancelled"):
+            return asked
         apply_each(
             self,
             request,

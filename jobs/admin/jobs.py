@@ -24,6 +24,7 @@ from web.display import badge
 
 from .backfill import backfill
 from .common import ObjectActionsMixin, PolicyPermissionsMixin, apply_each
+from .confirm import confirmation
 from .forms import JobForm
 from .job_page import JobPageFields
 
@@ -197,18 +198,24 @@ class JobAdmin(JobPageFields, PolicyPermissionsMixin, ObjectActionsMixin, admin.
 
     @admin.action(description="Pause selected jobs", permissions=["change"])
     def pause(self, request, queryset):
+        if asked := confirmation(self, request, queryset, verb="pause", past="paused"):
+            return asked
         apply_each(
             self, request, queryset, service=lambda j: services.job_pause(job=j), past="paused"
         )
 
     @admin.action(description="Resume selected jobs", permissions=["change"])
     def resume(self, request, queryset):
+        if asked := confirmation(self, request, queryset, verb="resume", past="resumed"):
+            return asked
         apply_each(
             self, request, queryset, service=lambda j: services.job_resume(job=j), past="resumed"
         )
 
     @admin.action(description="Run selected jobs now", permissions=["change"])
     def run_now(self, request, queryset):
+        if asked := confirmation(self, request, queryset, verb="run", past="run now"):
+            return asked
         apply_each(
             self,
             request,
@@ -220,6 +227,8 @@ class JobAdmin(JobPageFields, PolicyPermissionsMixin, ObjectActionsMixin, admin.
 
     @admin.action(description="Cancel selected jobs", permissions=["change"])
     def cancel(self, request, queryset):
+        if asked := confirmation(self, request, queryset, verb="cancel", past="cancelled"):
+            return asked
         apply_each(
             self, request, queryset, service=lambda j: services.job_cancel(job=j), past="cancelled"
         )
