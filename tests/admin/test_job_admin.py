@@ -1,7 +1,5 @@
 """The job admin through Django's test client: list, form, actions, permissions."""
 
-import json
-import re
 from datetime import timedelta
 
 import pytest
@@ -151,21 +149,6 @@ def test_an_invalid_job_is_a_form_error_and_nothing_is_saved(admin_client, overr
     assert words.lower() in " ".join(errors[field]).lower()
     assert not Job.objects.exists()
     assert not AuditEvent.objects.exists()
-
-
-def test_the_payload_schema_and_an_example_of_each_handler_are_in_the_page(admin_client):
-    page = admin_client.get(ADD_URL).content.decode()
-
-    found = re.search(r'<script id="sched-handler-schemas"[^>]*>(.*?)</script>', page, re.S)
-    handlers = json.loads(found.group(1))
-    assert handlers["sleep"]["schema"]["properties"]["seconds"]
-    assert handlers["sleep"]["example"] == {"seconds": 0}
-    assert "notification" not in handlers  # internal handlers are not offered
-
-
-def test_a_new_jobs_payload_starts_as_an_empty_object(admin_client):
-    response = admin_client.get(ADD_URL)
-    assert response.context["adminform"].form["payload"].value() == "{}"
 
 
 def test_editing_the_schedule_recomputes_the_next_run(admin_client, make_job):
