@@ -45,6 +45,8 @@ def query_errors(query, allowed: dict[str, bool]) -> dict[str, list[str]]:
             errors[name] = ["Unknown query parameter."]
         elif len(values) > 1 and not allowed[name]:
             errors[name] = ["Give this parameter once."]
-        elif any(value == "" for value in values):
+        elif any(not value.strip() for value in values):
+            # Blank after trimming too: a form field strips " " or "\f" to nothing and then
+            # ignores the filter, so the request would answer as if it had none.
             errors[name] = ["Give a value, or leave the parameter out."]
     return errors

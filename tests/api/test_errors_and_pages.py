@@ -187,6 +187,7 @@ def test_the_last_page_holds_the_rest(alice, five_jobs):
         ("/api/v1/jobs", {"stat": "dead"}, "Unknown query parameter."),
         ("/api/v1/jobs", {"queue": ["a", "b"]}, "Give this parameter once."),
         ("/api/v1/jobs", {"queue": ""}, "Give a value, or leave the parameter out."),
+        ("/api/v1/audit", {"job": "\f"}, "Give a value, or leave the parameter out."),
         ("/api/v1/stats", {"window": "1h"}, "Unknown query parameter."),
         ("/api/v1/auth/me", {"verbose": "1"}, "Unknown query parameter."),
         ("/api/v1/handlers/noop", {"page": "1"}, "Unknown query parameter."),
