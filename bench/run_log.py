@@ -12,7 +12,7 @@ import sys
 
 import psycopg
 
-from .common import ROOT, Figure, env_for
+from .common import ROOT, Figure, env_for, use_database
 from .seed import reset
 
 LINES = 10_000
@@ -51,7 +51,6 @@ def run_once(url: str, keep_bytes: int) -> tuple[float, int]:
 
 def run(url: str, *, smoke: bool = False) -> list[Figure]:
     from . import handlers  # noqa: F401 - bench_chatty, registered here to enqueue it
-    from .common import use_database
 
     use_database(url)
     rounds = 1 if smoke else ROUNDS

@@ -62,10 +62,7 @@ def enqueue(
                 {"debounce_seconds": ["Needs a unique_key, no run_at, and 0 seconds or more."]}
             )
         run_at = timedelta(seconds=debounce_seconds)
-    if run_at is None:
-        run_at = now
-    elif isinstance(run_at, timedelta):
-        run_at = now + run_at
+    run_at = _when(run_at, now=now)
     fields = {
         "name": name or handler,
         "handler": handler,
@@ -109,14 +106,12 @@ def enqueue_many(
     payload its handler's schema refuses refuses the batch (ValidationError keyed
     `payloads[i]`).
     """
-    if isinstance(run_at, timedelta):
-        run_at = timezone.now() + run_at
     return jobs_create_many(
         handler=handler,
         payloads=payloads,
         owner=owner,
         name=name,
-        run_at=run_at,
+        run_at=_when(run_at, now=timezone.now()),
         queue=queue,
         priority=priority,
         timeout_seconds=timeout_seconds,
@@ -225,3 +220,10 @@ def _is_unique_key_violation(exc: IntegrityError) -> bool:
 def _given(**values) -> dict:
     """The keyword arguments that were given: the others keep the model's defaults."""
     return {key: value for key, value in values.items() if value is not None}
+
+
+def _when(run_at: datetime | timedelta | None, *, now: datetime) -> datetime:
+    """`run_at` as a time: a delay counts from `now`, and None is now."""
+    if run_at is None:
+        return now
+    return now + run_at if isinstance(run_at, timedelta) else run_at

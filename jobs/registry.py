@@ -72,10 +72,10 @@ class HandlerContext:
     def progress(self, percent: float, message: str = "") -> None:
         """Say how far the run got: `percent` from 0 to 100 (ValueError outside), and what
         it is doing (up to 200 characters). The worker writes the latest with the log."""
+        if not 0 <= percent <= 100:
+            raise ValueError(f"progress is a percentage from 0 to 100, not {percent!r}")
         if self.run_log is not None:
             self.run_log.set_progress(percent, message)
-        elif not 0 <= percent <= 100:
-            raise ValueError(f"progress is a percentage from 0 to 100, not {percent!r}")
 
 
 @dataclass(frozen=True)

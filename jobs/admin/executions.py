@@ -13,7 +13,7 @@ from django.utils.html import format_html, format_html_join
 
 from jobs import policy, services
 from jobs.models import Execution, Job
-from jobs.states import ExecutionState, execution_allows
+from jobs.states import FINISHED_EXECUTION_STATES, ExecutionState, execution_allows
 from web.display import badge, duration_text, pre
 
 from .common import ObjectActionsMixin, PolicyPermissionsMixin, apply_each
@@ -223,7 +223,7 @@ class ExecutionAdmin(PolicyPermissionsMixin, ObjectActionsMixin, admin.ModelAdmi
     @admin.display(description="progress")
     def progress_display(self, execution):
         # data-sched-live: the page's script refreshes these fields while the run is on.
-        live = execution.state in (ExecutionState.QUEUED, ExecutionState.RUNNING)
+        live = execution.state not in FINISHED_EXECUTION_STATES
         if execution.progress is None:
             bar = "—"
         else:

@@ -53,6 +53,7 @@ JSON_COLUMNS = frozenset({"payload", "notify_on", "notify_emails"})
 _ID, _PAYLOAD = JOB_COLUMNS.index("id"), JOB_COLUMNS.index("payload")
 _JSON_POSITIONS = tuple(i for i, column in enumerate(JOB_COLUMNS) if column in JSON_COLUMNS)
 _job_values = attrgetter(*JOB_COLUMNS)
+_ENCODER = DjangoJSONEncoder()
 
 
 def _json(value) -> str:
@@ -63,9 +64,6 @@ def _rows_json(rows: list[dict]) -> str:
     """Rows as JSON for jsonb_populate_recordset: times in full (DjangoJSONEncoder would cut
     them to milliseconds), anything else as DjangoJSONEncoder writes it (ids as text)."""
     return json.dumps(rows, default=_row_value)
-
-
-_ENCODER = DjangoJSONEncoder()
 
 
 def _row_value(value):

@@ -29,7 +29,6 @@ class RunLog:
         self.lock = threading.Lock()
         self.pending: list[str] = []
         self.kept = 0  # bytes taken so far, written or pending
-        self.cut = False
         self.accepting = self.limit > 0  # False once cut: later lines cost the handler nothing
         self.progress: tuple[int, str] | None = None  # the latest, not yet written
         self.flushed_at = time.monotonic()
@@ -40,22 +39,21 @@ class RunLog:
             return
         stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         line = f"{stamp} {logging.getLevelName(level)} {text}\n"
-        size = len(line.encode())
+        encoded = line.encode()
         with self.lock:
-            if self.cut:
-                return
+            if not self.accepting:
+                return  # cut by another thread meanwhile
             room = self.limit - self.kept
-            if size > room:
+            if len(encoded) > room:
                 # The part that fits, cut on a character boundary, then the marker.
-                line = line.encode()[:room].decode(errors="ignore")
+                line = encoded[:room].decode(errors="ignore")
                 line += ("\n" if line else "") + CUT_MARKER.format(limit=self.limit)
-                self.cut, self.accepting = True, False
-            self.kept += size
+                self.accepting = False
+            self.kept += len(encoded)
             self.pending.append(line)
 
     def set_progress(self, percent: float, message: str = "") -> None:
-        if not 0 <= percent <= 100:
-            raise ValueError(f"progress is a percentage from 0 to 100, not {percent!r}")
+        """The latest progress (HandlerContext.progress checked `percent`)."""
         with self.lock:
             self.progress = (round(percent), str(message)[:PROGRESS_MESSAGE_LENGTH])
 

@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from jobs import services
 from jobs.models import Execution
+from jobs.registry import HandlerContext
 from jobs.states import ExecutionState
 from jobs.worker.run_log import CUT_MARKER, RunLog
 from tests.conftest import wait_for
@@ -33,9 +34,11 @@ def test_a_log_keeps_what_fits_and_says_where_it_was_cut():
 
 def test_progress_is_a_percentage():
     log = RunLog(limit=100)
+    ctx = HandlerContext(job=None, execution=None, attempt=1, logger=None, run_log=log)
     with pytest.raises(ValueError):
-        log.set_progress(101)
-    log.set_progress(12.6, "x" * 500)
+        ctx.progress(101)
+    assert log.take(final=True) is None  # refused: nothing to write
+    ctx.progress(12.6, "x" * 500)
     _, progress = log.take(final=True)
     assert progress == (13, "x" * 200)
 
