@@ -55,6 +55,9 @@ class Outcome:
     error: str = ""
     error_code: str = ErrorCode.NONE
     traceback: str = ""
+    # When its handler started, if it waited for a slot (claimed ahead): recorded as the
+    # attempt's started_at, which until then is the claim's time. None keeps that.
+    started_at: datetime | None = None
 
 
 class AfterCommit:
@@ -99,6 +102,7 @@ def outcomes_record(conn, *, worker_id: int, outcomes: list[Outcome]) -> None:
                 error=outcome.error,
                 error_code=outcome.error_code or ErrorCode.EXCEPTION,
                 traceback=outcome.traceback,
+                started_at=outcome.started_at,
                 now=now,
                 after=after,
             )
@@ -124,6 +128,7 @@ def successes_params(outcomes: list[Outcome], *, worker_id: int, now) -> dict:
     return {
         "ids": [o.execution.id for o in outcomes],
         "results": [None if o.result is None else json.dumps(o.result) for o in outcomes],
+        "started": [o.started_at for o in outcomes],
         "completing": [o.execution.id for o in outcomes if o.execution.is_own_occurrence],
         "worker": worker_id,
         "now": now,
@@ -184,7 +189,13 @@ def _recovered(cursor, execution: ExecutionRow) -> bool:
 
 def _record_cancelled(conn, outcome: Outcome, *, worker_id, now) -> None:
     error = outcome.error or "Cancelled."
-    params = {"ids": [outcome.execution.id], "worker": worker_id, "now": now, "error": error}
+    params = {
+        "ids": [outcome.execution.id],
+        "started": [outcome.started_at],
+        "worker": worker_id,
+        "now": now,
+        "error": error,
+    }
     queries.run(conn.cursor(), "record_cancelled", **params)
 
 
@@ -196,6 +207,7 @@ def execution_fail(
     error: str,
     error_code: str = ErrorCode.EXCEPTION,
     traceback: str = "",
+    started_at: datetime | None = None,
     now: datetime | None = None,
     after: AfterCommit | None = None,
 ) -> int | None:
@@ -228,6 +240,7 @@ def execution_fail(
             error=error,
             error_code=error_code,
             traceback=traceback,
+            started=started_at,
         ).fetchone()
         if ended is None:
             logger.warning(

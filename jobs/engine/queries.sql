@@ -458,14 +458,17 @@ WHERE next_start > clock_timestamp();
 SELECT pg_advisory_xact_lock(hashtextextended('jobs_queue ' || %(name)s, 0));
 
 -- record_successes --
--- Mark the executions %(ids)s that %(worker)s still holds succeeded with their %(results)s,
+-- Mark the executions %(ids)s that %(worker)s still holds succeeded with their %(results)s
+-- and the times their handlers %(started)s (NULL: keep the claim's),
 -- and complete the one-time jobs among %(completing)s (from active or paused) whose own run
 -- this was. Returns each recorded execution and, for a job completed, the state it left:
 -- `finishing` locks the jobs (waiting out a concurrent change, then re-reading it).
 WITH done AS (
     UPDATE jobs_execution AS execution
-    SET state = 'succeeded', finished_at = %(now)s, result = batch.result
-    FROM unnest(%(ids)s::bigint[], %(results)s::jsonb[]) AS batch(id, result)
+    SET state = 'succeeded', finished_at = %(now)s, result = batch.result,
+        started_at = coalesce(batch.started, execution.started_at)
+    FROM unnest(%(ids)s::bigint[], %(results)s::jsonb[], %(started)s::timestamptz[])
+        AS batch(id, result, started)
     WHERE execution.id = batch.id AND execution.state = 'running'
         AND execution.worker_id = %(worker)s
     RETURNING execution.id, execution.job_id
@@ -511,11 +514,14 @@ FROM done LEFT JOIN completed ON completed.id = done.job_id;
 
 -- record_cancelled --
 -- Mark executions %(ids)s that %(worker)s still holds cancelled: their handlers stopped on
--- request. Returns the ids recorded.
-UPDATE jobs_execution
-SET state = 'cancelled', finished_at = %(now)s, error = %(error)s
-WHERE id = ANY(%(ids)s::bigint[]) AND state = 'running' AND worker_id = %(worker)s
-RETURNING id;
+-- request; %(started)s as in record_successes. Returns the ids recorded.
+UPDATE jobs_execution AS execution
+SET state = 'cancelled', finished_at = %(now)s, error = %(error)s,
+    started_at = coalesce(batch.started, execution.started_at)
+FROM unnest(%(ids)s::bigint[], %(started)s::timestamptz[]) AS batch(id, started)
+WHERE execution.id = batch.id AND execution.state = 'running'
+    AND execution.worker_id = %(worker)s
+RETURNING execution.id;
 
 -- append_run_logs --
 -- Append what handlers of %(worker)s logged to their executions (%(texts)s, one each) and
@@ -536,10 +542,12 @@ SELECT state FROM jobs_job WHERE id = %(job)s FOR NO KEY UPDATE;
 
 -- finish_attempt --
 -- End a held attempt as %(state)s (failed, dead or cancelled), if %(worker)s still holds it
--- (any worker when NULL: a rescue). Returns its id when it was ours to end.
+-- (any worker when NULL: a rescue), its handler having %(started)s (NULL: never, or not
+-- known; the claim's time stays). Returns its id when it was ours to end.
 UPDATE jobs_execution
 SET state = %(state)s, finished_at = %(now)s, error = %(error)s,
-    error_code = %(error_code)s, traceback = %(traceback)s
+    error_code = %(error_code)s, traceback = %(traceback)s,
+    started_at = coalesce(%(started)s::timestamptz, started_at)
 WHERE id = %(id)s AND state = 'running'
     AND (worker_id = %(worker)s OR %(worker)s::bigint IS NULL)
 RETURNING id;

@@ -3,7 +3,8 @@ finishes starts its next at once while the main thread records and claims.
 
 Only from queues without limits (the worker's last claim found them plain): in a limited
 queue a claim is a start, counted against the limit. What waits is held like what runs (the
-lease keeps it, a rescue fails it) and its started_at is its claim's. It goes back to the
+lease keeps it, a rescue fails it); its started_at is its claim's until a slot starts it,
+then that moment's (Slots.start, recorded with its outcome). It goes back to the
 queue, unstarted, when it waits past WORKER_PREFETCH_WAIT_SECONDS (every slot busy with
 longer runs), and when the slots hold (Slots.hold): the worker is stopping, a queue of its
 was paused or had its limits changed, or a handler outlived its timeout.
@@ -42,7 +43,10 @@ class ClaimAhead:
             return 0
         if self.run_seconds is not None and self.run_seconds >= self.wait * LONG_RUN_SHARE:
             return 0
-        return max(0, min(self.bound(), process.concurrency + self.prefetch - len(slots.running)))
+        # The bound is on what waits, not on each claim: what is already held past the slots
+        # counts against it.
+        held_ahead = max(0, len(slots.running) - process.concurrency)
+        return max(0, self.bound() - held_ahead)
 
     def bound(self) -> int:
         """At most `prefetch`, and no more than the slots can start within the wait at the

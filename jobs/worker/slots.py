@@ -20,8 +20,10 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.db import close_old_connections
+from django.utils import timezone
 
 from .. import conf
 from ..engine import ExecutionRow, Outcome
@@ -38,6 +40,11 @@ class Running:
     cancel_event: threading.Event = field(default_factory=threading.Event)
     handed: float = field(default_factory=time.monotonic)  # to the slots (monotonic clock)
     started: float = math.inf  # by a slot; its timeout counts from then
+    # Handed over with every slot taken (claimed ahead): it waits, so the moment a slot
+    # starts it is recorded as its started_at. Anything else starts as it is claimed, and
+    # keeps the claim's time (the database's clock under the claim's locks).
+    ahead: bool = False
+    started_at: datetime | None = None
     deadline: float = math.inf
     thread: threading.Thread | None = None  # the slot running it; None while it waits
     # Set under Slots.lock: the handler returned (its outcome stands), or it was abandoned
@@ -114,7 +121,7 @@ class Slots:
 
     def start(self, execution: ExecutionRow) -> Running:
         """Hand `execution` to the next free slot."""
-        item = Running(execution)
+        item = Running(execution, ahead=len(self.running) >= self.concurrency)
         self.running[execution.id] = item
         self.work.put(item)
         return item
@@ -158,6 +165,7 @@ class Slots:
                 ExecutionState.FAILED,
                 error=f"Timed out after {timeout} s; the handler was abandoned.",
                 error_code=ErrorCode.TIMEOUT,
+                started_at=item.started_at,
             )
             late.append((item, outcome))
             self._add_thread()
@@ -213,6 +221,8 @@ class Slots:
                     continue  # taken back, or to be (it waits, unstarted, for the main thread)
                 item.thread = me
                 item.started = time.monotonic()
+                if item.ahead:
+                    item.started_at = timezone.now()
                 item.deadline = item.started + item.execution.job.effective_timeout
             if item.cancel_event.is_set():
                 # Asked to stop while it waited for this slot: it never starts.
@@ -223,6 +233,7 @@ class Slots:
                 if self.on_start is not None:
                     self.on_start(item)
                 outcome = self._execute(item)
+                outcome.started_at = item.started_at
             with self.lock:
                 item.returned = True
                 abandoned = item.abandoned
