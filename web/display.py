@@ -48,3 +48,19 @@ def pre(text: str, css: str = ""):
     if not text:
         return "—"
     return format_html('<pre class="sched-pre {}">{}</pre>', css, text)
+
+
+def live(content, *, fields: tuple[str, ...], every_ms: int, on: bool = True):
+    """Return `content` with the marker jobs/static/jobs/live_fields.js follows.
+
+    While a page carries it, the script fetches the page again every `every_ms` and swaps in
+    the named read-only fields; a page rendered with `on` false ends the following.
+    """
+    if not on:
+        return format_html("<span>{}</span>", content)
+    return format_html(
+        '<span data-sched-live="{}" data-sched-every="{}">{}</span>',
+        " ".join(fields),
+        every_ms,
+        content,
+    )

@@ -26,10 +26,10 @@ def throughput_chart(buckets: list[Bucket], *, title: str, label_every: int) -> 
         bad_h = plot_h * bucket.failed / peak
         base = PAD_TOP + plot_h
         tip = f"{bucket.label}: {bucket.succeeded} succeeded, {bucket.failed} failed"
-        bars.append((*_px(x, base - ok_h, bar_w, ok_h), "sched-bar-ok", tip))
-        bars.append((*_px(x, base - ok_h - bad_h, bar_w, bad_h), "sched-bar-bad", tip))
+        bars.append((*px(x, base - ok_h, bar_w, ok_h), "sched-bar-ok", tip))
+        bars.append((*px(x, base - ok_h - bad_h, bar_w, bad_h), "sched-bar-bad", tip))
         if i % label_every == 0:
-            labels.append((*_px(x + bar_w / 2), HEIGHT - 6, bucket.label))
+            labels.append((*px(x + bar_w / 2), HEIGHT - 6, bucket.label))
         if bucket.failure_rate is not None:
             points.append(f"{x + bar_w / 2:.1f},{PAD_TOP + plot_h * (1 - bucket.failure_rate):.1f}")
     rects = format_html_join(
@@ -69,6 +69,6 @@ def throughput_chart(buckets: list[Bucket], *, title: str, label_every: int) -> 
     )
 
 
-def _px(*values: float) -> tuple[str, ...]:
+def px(*values: float) -> tuple[str, ...]:
     """Coordinates as text: format_html escapes its arguments, so numbers arrive formatted."""
     return tuple(f"{v:.1f}" for v in values)

@@ -14,7 +14,7 @@ from django.utils.html import format_html, format_html_join
 from jobs import policy, services
 from jobs.models import Execution, Job
 from jobs.states import FINISHED_EXECUTION_STATES, ExecutionState, execution_allows
-from web.display import badge, duration_text, pre
+from web.display import badge, duration_text, live, pre
 
 from .common import ObjectActionsMixin, PolicyPermissionsMixin, apply_each
 from .confirm import confirmation
@@ -22,6 +22,18 @@ from .jobs import HandlerFilter
 from .pagination import EstimatedCountPaginator
 
 ERROR_PREVIEW_CHARS = 120  # of the error's first line, in the list
+# What an execution's page refreshes while its run is on, and how often.
+LIVE_FIELDS = (
+    "state_badge",
+    "progress_display",
+    "log_display",
+    "started_at",
+    "finished_at",
+    "duration_display",
+    "result_display",
+    "error_display",
+)
+LIVE_EVERY_MS = 2000
 
 
 def execution_label(execution) -> str:
@@ -62,7 +74,7 @@ QUICK_FILTERS = (
 class ExecutionAdmin(PolicyPermissionsMixin, ObjectActionsMixin, admin.ModelAdmin):
     class Media:
         css = {"all": ("jobs/admin.css",)}
-        js = ("jobs/execution_live.js",)
+        js = ("jobs/live_fields.js",)
 
     change_form_template = "admin/jobs/change_form.html"
     change_list_template = "admin/jobs/execution/change_list.html"
@@ -222,8 +234,6 @@ class ExecutionAdmin(PolicyPermissionsMixin, ObjectActionsMixin, admin.ModelAdmi
 
     @admin.display(description="progress")
     def progress_display(self, execution):
-        # data-sched-live: the page's script refreshes these fields while the run is on.
-        live = execution.state not in FINISHED_EXECUTION_STATES
         if execution.progress is None:
             bar = "—"
         else:
@@ -234,7 +244,9 @@ class ExecutionAdmin(PolicyPermissionsMixin, ObjectActionsMixin, admin.ModelAdmi
                 execution.progress,
                 f" — {execution.progress_message}" if execution.progress_message else "",
             )
-        return format_html("<span{}>{}</span>", " data-sched-live" if live else "", bar)
+        # The page's script refreshes the run's fields until it ends.
+        running = execution.state not in FINISHED_EXECUTION_STATES
+        return live(bar, fields=LIVE_FIELDS, every_ms=LIVE_EVERY_MS, on=running)
 
     @admin.display(description="log")
     def log_display(self, execution):

@@ -95,15 +95,20 @@ READ_ONLY_STAND_INS = {
     "notify_webhook_secret": "webhook_secret_set",
 }
 READ_ONLY_LEFT_OUT = frozenset({"clear_webhook_secret"})
+# The fields that show a job's runs, left out for those who may not see its history.
+HISTORY_FIELDS = frozenset({"runs_strip", "durations", "recent_executions"})
 STATE_FIELDSET = (
     "State",
     {
         "fields": (
             "state_badge",
+            "belongs_to",
             "schedule_text",
             "next_run_at",
             "upcoming",
             "last_run_at",
+            "runs_strip",
+            "durations",
             "recent_executions",
             "id",
             "created_at",
@@ -117,6 +122,7 @@ STATE_FIELDSET = (
 class JobAdmin(JobPageFields, PolicyPermissionsMixin, ObjectActionsMixin, admin.ModelAdmin):
     class Media:
         css = {"all": ("jobs/admin.css",)}
+        js = ("jobs/live_fields.js",)
 
     form = JobForm
     change_form_template = "admin/jobs/change_form.html"
@@ -160,7 +166,7 @@ class JobAdmin(JobPageFields, PolicyPermissionsMixin, ObjectActionsMixin, admin.
         first = (None, {"fields": ("name", "handler", "payload")})
         state = STATE_FIELDSET
         if not policy.may_view_history(request.user, obj):
-            shown = tuple(name for name in state[1]["fields"] if name != "recent_executions")
+            shown = tuple(name for name in state[1]["fields"] if name not in HISTORY_FIELDS)
             state = (state[0], {**state[1], "fields": shown})
         fieldsets = (first, *FIELDSETS[1:], state)
         if not self.has_change_permission(request, obj):

@@ -13,6 +13,8 @@ from django.utils.safestring import SafeString
 
 from jobs.selectors.workflows import StepRow
 
+from .charts import px
+
 NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 130, 28, 50, 12, 10
 COLOURS = {
     "waiting": "#d8d8d8",
@@ -40,7 +42,7 @@ def workflow_graph(steps: list[StepRow]) -> SafeString:
         x2, y2 = where[step.name]
         for upstream in step.depends_on:
             x1, y1 = where[upstream]
-            edges.append(_px(x1 + NODE_W, y1 + NODE_H / 2, x2, y2 + NODE_H / 2))
+            edges.append(px(x1 + NODE_W, y1 + NODE_H / 2, x2, y2 + NODE_H / 2))
     lines = format_html_join(
         "",
         '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#888" marker-end="url(#arrow)"/>',
@@ -57,9 +59,9 @@ def workflow_graph(steps: list[StepRow]) -> SafeString:
                 step.state,
                 step.name,
                 step.state,
-                *_px(*where[step.name], NODE_W, NODE_H),
+                *px(*where[step.name], NODE_W, NODE_H),
                 COLOURS.get(step.state, "#fff"),
-                *_px(where[step.name][0] + NODE_W / 2, where[step.name][1] + NODE_H / 2 + 4),
+                *px(where[step.name][0] + NODE_W / 2, where[step.name][1] + NODE_H / 2 + 4),
                 _short(step.name),
             )
             for step in steps
@@ -80,7 +82,3 @@ def workflow_graph(steps: list[StepRow]) -> SafeString:
 
 def _short(name: str) -> str:
     return name if len(name) <= 18 else f"{name[:17]}…"
-
-
-def _px(*values: float) -> tuple[str, ...]:
-    return tuple(f"{v:.1f}" for v in values)
