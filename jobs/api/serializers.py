@@ -271,7 +271,7 @@ class ExecutionSerializer(serializers.ModelSerializer):
 class BulkCountSerializer(serializers.Serializer):
     """What a bulk action over a filter changed."""
 
-    count = serializers.IntegerField(help_text="How many matching executions it changed.")
+    count = serializers.IntegerField(help_text="How many of the matching rows it changed.")
 
 
 class ExecutionDetailSerializer(ExecutionSerializer):

@@ -10,7 +10,7 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -38,6 +38,7 @@ from web.query import StrictQueryMixin
 
 from . import examples, serializers
 from .backfill import BackfillMixin
+from .bulk import JobBulkMixin, apply_to_matching
 from .filters import ExecutionFilter, JobFilter, WorkerFilter
 from .permissions import MayViewWorkers, ObjectPolicyMixin
 
@@ -53,7 +54,9 @@ from .permissions import MayViewWorkers, ObjectPolicyMixin
     destroy=extend_schema(summary="Delete a job and its history"),
 )
 @extend_schema(tags=["jobs"])
-class JobViewSet(BackfillMixin, ObjectPolicyMixin, StrictQueryMixin, viewsets.ModelViewSet):
+class JobViewSet(
+    BackfillMixin, JobBulkMixin, ObjectPolicyMixin, StrictQueryMixin, viewsets.ModelViewSet
+):
     """Jobs: definitions that run a handler with a payload on a schedule.
 
     A schedule change (PUT, PATCH or reschedule) recomputes next_run_at. PUT needs the
@@ -75,7 +78,8 @@ class JobViewSet(BackfillMixin, ObjectPolicyMixin, StrictQueryMixin, viewsets.Mo
             "backfill",
         }
     )
-    list_actions = frozenset({"list", "executions"})
+    # The bulk actions take the list's filters.
+    list_actions = frozenset({"list", "executions"}) | JobBulkMixin.bulk_actions
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # the schema generator, no user
@@ -256,14 +260,8 @@ class ExecutionViewSet(ObjectPolicyMixin, StrictQueryMixin, viewsets.ReadOnlyMod
         return self._apply_to_matching(request, execution_cancel)
 
     def _apply_to_matching(self, request, service):
-        filters = set(request.query_params) & set(self.filterset_class.base_filters)
-        if not filters - {"ordering"}:
-            raise ValidationError(
-                {"filters": ["Give at least one filter, e.g. ?state=dead: this acts on all."]}
-            )
         changeable = policy.executions_for(request.user, policy.CHANGE)
-        matching = self.filter_queryset(changeable.order_by())
-        return Response({"count": executions_apply(matching, service)})
+        return apply_to_matching(self, changeable, executions_apply, service)
 
 
 @extend_schema_view(

@@ -1,6 +1,6 @@
-"""Acting on every execution a filter matches, not just one page of them.
+"""Acting on every job or execution a filter matches, not just one page of them.
 
-The executions are taken in batches by id, each changed through its own service call (its
+The rows are taken in batches by primary key, each changed through its own service call (its
 own short transaction and audit event, as if an operator had acted on it alone), so no
 request holds locks on thousands of rows. Only what matched when the work began is touched:
 the retries it queues are newer rows. One whose state refuses the change is passed over.
@@ -8,31 +8,42 @@ the retries it queues are newer rows. One whose state refuses the change is pass
 
 from collections.abc import Callable
 
-from django.db.models import Max, QuerySet
+from django.db.models import QuerySet
 
 from ..exceptions import InvalidTransition
-from ..models import Execution
 
 BATCH_SIZE = 200
 
 
-def executions_apply(executions: QuerySet, service: Callable[..., Execution]) -> int:
-    """Call `service(execution=...)` for each of `executions`; return how many it changed."""
-    last = executions.aggregate(last=Max("pk"))["last"]
-    changed, after = 0, 0
+def apply_matching(
+    rows: QuerySet, service: Callable, *, keyword: str, related: tuple[str, ...] = ()
+) -> int:
+    """Call `service(**{keyword: row})` for each of `rows`; return how many it changed."""
+    # The newest key when the work began: rows made meanwhile (a retry) are not visited.
+    last = rows.order_by("-pk").values_list("pk", flat=True).first()
+    changed, after = 0, None
     while last is not None:
-        batch = list(
-            executions.filter(pk__gt=after, pk__lte=last)
-            .select_related("job")
-            .order_by("pk")[:BATCH_SIZE]
+        page = (
+            rows.filter(pk__lte=last) if after is None else rows.filter(pk__gt=after, pk__lte=last)
         )
+        batch = list(page.select_related(*related).order_by("pk")[:BATCH_SIZE])
         if not batch:
             break
-        for execution in batch:
+        for row in batch:
             try:
-                service(execution=execution)
+                service(**{keyword: row})
             except InvalidTransition:
                 continue
             changed += 1
         after = batch[-1].pk
     return changed
+
+
+def executions_apply(executions: QuerySet, service: Callable) -> int:
+    """Call `service(execution=...)` for each of `executions`; return how many it changed."""
+    return apply_matching(executions, service, keyword="execution", related=("job",))
+
+
+def jobs_apply(jobs: QuerySet, service: Callable) -> int:
+    """Call `service(job=...)` for each of `jobs`; return how many it changed."""
+    return apply_matching(jobs, service, keyword="job")

@@ -1,13 +1,14 @@
-"""`jobsctl retry-all` and `cancel-all`: every execution the filters match, each audited as
-made by the OS user; no filter is a one-line refusal that changes nothing."""
+"""`jobsctl retry-all` and `cancel-all` (executions), `pause-all` and `resume-all` (jobs):
+every row the filters match, each audited as made by the OS user; no filter is a one-line
+refusal that changes nothing."""
 
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from jobs.models import AuditEvent, Execution
-from jobs.states import ExecutionState
+from jobs.models import AuditEvent, Execution, Job
+from jobs.states import ExecutionState, JobState
 from tests.ops.test_jobsctl import (
     cron_job,
     finished_execution,
@@ -57,3 +58,28 @@ def test_without_a_filter_nothing_changes():
     finished_execution(job, ExecutionState.DEAD)
     assert "Give at least one of --state" in refusal("retry-all")
     assert not Execution.objects.filter(attempt=2).exists()
+
+
+def test_pause_all_then_resume_all_change_the_jobs_of_a_search_each_audited():
+    reports = [cron_job(f"report {n}") for n in range(3)]
+    other = cron_job("cleanup")
+
+    assert jobsctl("pause-all", "--search", "report").strip() == "Paused 3 jobs."
+    assert {j.state for j in Job.objects.filter(pk__in=[r.pk for r in reports])} == {
+        JobState.PAUSED
+    }
+    assert Job.objects.get(pk=other.pk).state == JobState.ACTIVE
+    events = AuditEvent.objects.filter(action="pause")
+    assert events.count() == 3 and {e.via for e in events} == {"jobsctl"}
+
+    assert jobsctl_json("resume-all", "--state", "paused") == {"count": 3}
+    assert set(Job.objects.values_list("state", flat=True)) == {JobState.ACTIVE}
+
+
+def test_pause_all_without_a_filter_changes_nothing():
+    cron_job()
+    assert refusal("pause-all") == (
+        "Give at least one of --state, --queue, --handler, --search: "
+        "this acts on every job that matches."
+    )
+    assert not Job.objects.filter(state=JobState.PAUSED).exists()

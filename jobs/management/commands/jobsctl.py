@@ -6,6 +6,7 @@
     jobsctl executions [--job JOB] [--state S] [--queue Q] [--limit N]
     jobsctl retry EXECUTION     jobsctl stats [--window SECONDS]
     jobsctl retry-all|cancel-all [--state S] [--queue Q] [--handler H] [--finished-after TIME]
+    jobsctl pause-all|resume-all [--state S] [--queue Q] [--handler H] [--search TEXT]
     jobsctl workers [--all] [--host HOST] [--check]
     jobsctl queues              jobsctl pause-queue QUEUE    jobsctl resume-queue QUEUE
 
@@ -25,6 +26,7 @@ from django.db import DatabaseError
 from jobs import audit, services
 from jobs.exceptions import SchedulerError
 from jobs.management import cli
+from jobs.management.bulk_cli import BulkCommands
 from jobs.management.cli_args import (
     execution_by_ref,
     job_by_ref,
@@ -38,15 +40,14 @@ from jobs.models import Execution, Job
 from jobs.selectors.activity import OUTCOMES
 from jobs.selectors.snapshot import snapshot
 from jobs.selectors.workers import worker_rows
-from jobs.services.bulk import executions_apply
 from jobs.states import ExecutionState, JobState
 
 
-class Command(QueueCommands, BaseCommand):
+class Command(BulkCommands, QueueCommands, BaseCommand):
     help = (
         "List, inspect and steer jobs and executions: list, show, pause, resume, trigger, "
-        "backfill, executions, retry, retry-all, cancel-all, stats, workers, queues, "
-        "pause-queue, resume-queue. "
+        "backfill, executions, retry, retry-all, cancel-all, pause-all, resume-all, stats, "
+        "workers, queues, pause-queue, resume-queue. "
         "Add --json for machine-readable output."
     )
 
@@ -99,16 +100,6 @@ class Command(QueueCommands, BaseCommand):
             "retry", parents=[common], help="Queue a new attempt of a dead or cancelled execution."
         )
         retry.add_argument("execution", metavar="EXECUTION")
-        for name, text in [
-            ("retry-all", "Retry every execution the filters match (each audited)."),
-            ("cancel-all", "Cancel every execution the filters match (each audited)."),
-        ]:
-            matching = sub.add_parser(name, parents=[common], help=text)
-            matching.add_argument("--state", choices=ExecutionState.values)
-            matching.add_argument("--queue")
-            matching.add_argument("--handler")
-            matching.add_argument("--finished-after", type=timestamp, metavar="TIME")
-
         stats = sub.add_parser("stats", parents=[common], help="Jobs, queues, workers, activity.")
         stats.add_argument(
             "--window", type=positive_int, help="Seconds of activity (METRICS_WINDOW_SECONDS)."
@@ -122,6 +113,7 @@ class Command(QueueCommands, BaseCommand):
         workers.add_argument(
             "--check", action="store_true", help="Exit 1 unless a live worker is listed."
         )
+        self.add_bulk_arguments(sub, common)
         self.add_queue_arguments(sub, common)
         for subparser in sub.choices.values():
             one_line_errors(subparser)
@@ -253,28 +245,6 @@ class Command(QueueCommands, BaseCommand):
             f"Queued execution {retry.pk}: attempt {retry.attempt} of job "
             f"{str(retry.job_id)[: cli.SHORT_ID]} ({original.job.name}).",
         )
-
-    def do_retry_all(self, **filters):
-        self._apply_to_matching(services.execution_retry, "retried", **filters)
-
-    def do_cancel_all(self, **filters):
-        self._apply_to_matching(services.execution_cancel, "cancelled", **filters)
-
-    def _apply_to_matching(self, service, past, *, state, queue, handler, finished_after, **_):
-        lookups = {
-            "state": state,
-            "queue": queue,
-            "job__handler": handler,
-            "finished_at__gte": finished_after,
-        }
-        lookups = {name: value for name, value in lookups.items() if value is not None}
-        if not lookups:
-            raise CommandError(
-                "Give at least one of --state, --queue, --handler, --finished-after: "
-                "this acts on every execution that matches."
-            )
-        count = executions_apply(Execution.objects.filter(**lookups), service)
-        self.emit({"count": count}, f"{past.capitalize()} {count} executions.")
 
     def do_stats(self, *, window, **_):
         snap = snapshot(window_seconds=window)
