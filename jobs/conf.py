@@ -108,6 +108,10 @@ DEFAULTS = {
     "METRICS_WINDOW_SECONDS": 300,
     # /health/ready answers 503 while no worker is live (for deployments that need them).
     "REQUIRE_WORKERS": False,
+    # OpenTelemetry traces (the `otel` extra): a job keeps the trace context of whatever
+    # enqueued it, and its worker continues it with a claim span and a run span. The
+    # exporter is configured by OpenTelemetry's own OTEL_* environment variables.
+    "TRACING_ENABLED": False,
 }
 
 

@@ -48,8 +48,9 @@ JOB_COLUMNS = (
     "last_run_at",
     "concurrency_key",
     "concurrency_limit",
+    "trace_context",
 )
-JSON_COLUMNS = frozenset({"payload", "notify_on", "notify_emails"})
+JSON_COLUMNS = frozenset({"payload", "notify_on", "notify_emails", "trace_context"})
 _ID, _PAYLOAD = JOB_COLUMNS.index("id"), JOB_COLUMNS.index("payload")
 _JSON_POSITIONS = tuple(i for i, column in enumerate(JOB_COLUMNS) if column in JSON_COLUMNS)
 _job_values = attrgetter(*JOB_COLUMNS)

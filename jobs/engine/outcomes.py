@@ -58,6 +58,8 @@ class Outcome:
     # When its handler started, if it waited for a slot (claimed ahead): recorded as the
     # attempt's started_at, which until then is the claim's time. None keeps that.
     started_at: datetime | None = None
+    # A failed attempt's link for its retry: the first attempt's run span (jobs.tracing).
+    trace_link: str = ""
 
 
 class AfterCommit:
@@ -103,6 +105,7 @@ def outcomes_record(conn, *, worker_id: int, outcomes: list[Outcome]) -> None:
                 error_code=outcome.error_code or ErrorCode.EXCEPTION,
                 traceback=outcome.traceback,
                 started_at=outcome.started_at,
+                trace_link=outcome.trace_link,
                 now=now,
                 after=after,
             )
@@ -208,6 +211,7 @@ def execution_fail(
     error_code: str = ErrorCode.EXCEPTION,
     traceback: str = "",
     started_at: datetime | None = None,
+    trace_link: str = "",
     now: datetime | None = None,
     after: AfterCommit | None = None,
 ) -> int | None:
@@ -241,6 +245,7 @@ def execution_fail(
             error_code=error_code,
             traceback=traceback,
             started=started_at,
+            trace_link=trace_link,
         ).fetchone()
         if ended is None:
             logger.warning(

@@ -22,14 +22,15 @@ WITH given AS (
         cron, timezone, queue, priority, max_retries, retry_backoff_seconds,
         timeout_seconds, misfire_policy, unique_key, notify_on, notify_emails,
         notify_webhook_url, notify_webhook_secret, notify_digest_minutes, state,
-        next_run_at, last_run_at, concurrency_key, concurrency_limit, created_at, updated_at
+        next_run_at, last_run_at, concurrency_key, concurrency_limit, trace_context,
+        created_at, updated_at
     )
     SELECT id, owner_id, name, handler, payload, schedule_type, run_at,
         interval_seconds, cron, timezone, queue, priority, max_retries,
         retry_backoff_seconds, timeout_seconds, misfire_policy, unique_key,
         notify_on, notify_emails, notify_webhook_url, notify_webhook_secret,
         notify_digest_minutes, state, next_run_at, last_run_at, concurrency_key,
-        concurrency_limit, %(now)s, %(now)s
+        concurrency_limit, trace_context, %(now)s, %(now)s
     FROM given
     RETURNING id, owner_id, queue, priority, concurrency_key, concurrency_limit
 ), execution AS (
@@ -69,7 +70,8 @@ COPY jobs_job (
     cron, timezone, queue, priority, max_retries, retry_backoff_seconds,
     timeout_seconds, misfire_policy, unique_key, notify_on, notify_emails,
     notify_webhook_url, notify_webhook_secret, notify_digest_minutes, state,
-    next_run_at, last_run_at, concurrency_key, concurrency_limit, created_at, updated_at
+    next_run_at, last_run_at, concurrency_key, concurrency_limit, trace_context,
+    created_at, updated_at
 ) FROM STDIN;
 
 -- copy_executions --
@@ -423,7 +425,7 @@ claimed AS (
     RETURNING execution.*
 )
 SELECT claimed.id, claimed.job_id, claimed.state, claimed.scheduled_for, claimed.attempt, claimed.queue,
-    claimed.priority, claimed.run_after, claimed.started_at, claimed.worker_id,
+    claimed.priority, claimed.run_after, claimed.started_at, claimed.worker_id, claimed.trace_link,
     job.name AS job__name, job.handler AS job__handler, job.payload AS job__payload,
     job.owner_id AS job__owner_id, job.queue AS job__queue, job.priority AS job__priority,
     job.schedule_type AS job__schedule_type,
@@ -433,7 +435,8 @@ SELECT claimed.id, claimed.job_id, claimed.state, claimed.scheduled_for, claimed
     job.timeout_seconds AS job__timeout_seconds, job.notify_on AS job__notify_on,
     job.notify_emails AS job__notify_emails,
     job.notify_webhook_url AS job__notify_webhook_url,
-    job.notify_digest_minutes AS job__notify_digest_minutes
+    job.notify_digest_minutes AS job__notify_digest_minutes,
+    job.trace_context AS job__trace_context
 FROM claimed JOIN jobs_job AS job ON job.id = claimed.job_id
 ORDER BY claimed.priority DESC, claimed.run_after, claimed.id;
 
@@ -543,11 +546,14 @@ SELECT state FROM jobs_job WHERE id = %(job)s FOR NO KEY UPDATE;
 -- finish_attempt --
 -- End a held attempt as %(state)s (failed, dead or cancelled), if %(worker)s still holds it
 -- (any worker when NULL: a rescue), its handler having %(started)s (NULL: never, or not
--- known; the claim's time stays). Returns its id when it was ours to end.
+-- known; the claim's time stays), and %(trace_link)s, its run span, if its occurrence has
+-- none yet (jobs.tracing: a retry links to the first attempt). Returns its id when it was
+-- ours to end.
 UPDATE jobs_execution
 SET state = %(state)s, finished_at = %(now)s, error = %(error)s,
     error_code = %(error_code)s, traceback = %(traceback)s,
-    started_at = coalesce(%(started)s::timestamptz, started_at)
+    started_at = coalesce(%(started)s::timestamptz, started_at),
+    trace_link = CASE WHEN trace_link = '' THEN %(trace_link)s ELSE trace_link END
 WHERE id = %(id)s AND state = 'running'
     AND (worker_id = %(worker)s OR %(worker)s::bigint IS NULL)
 RETURNING id;
@@ -560,11 +566,11 @@ WITH retry AS (
     INSERT INTO jobs_execution (
         job_id, scheduled_for, attempt, state, queue, priority, run_after,
         concurrency_key, concurrency_limit, cancel_requested, error, error_code,
-        traceback, created_at
+        traceback, trace_link, created_at
     )
     SELECT execution.job_id, execution.scheduled_for, execution.attempt + 1, 'queued',
         job.queue, job.priority, %(run_after)s, job.concurrency_key, job.concurrency_limit,
-        false, '', '', '', %(now)s
+        false, '', '', '', execution.trace_link, %(now)s
     FROM jobs_execution AS execution JOIN jobs_job AS job ON job.id = execution.job_id
     WHERE execution.id = %(id)s
     RETURNING id, queue
@@ -615,7 +621,7 @@ WHERE worker_id = %(worker)s AND state = 'running';
 -- %(lease_seconds)s by the database's clock), stopped, or was deleted, with their jobs.
 SELECT execution.id, execution.job_id, execution.state, execution.scheduled_for, execution.attempt,
     execution.queue, execution.priority, execution.run_after, execution.started_at,
-    execution.worker_id,
+    execution.worker_id, execution.trace_link,
     job.name AS job__name, job.handler AS job__handler, job.payload AS job__payload,
     job.owner_id AS job__owner_id, job.queue AS job__queue, job.priority AS job__priority,
     job.schedule_type AS job__schedule_type,
@@ -625,7 +631,8 @@ SELECT execution.id, execution.job_id, execution.state, execution.scheduled_for,
     job.timeout_seconds AS job__timeout_seconds, job.notify_on AS job__notify_on,
     job.notify_emails AS job__notify_emails,
     job.notify_webhook_url AS job__notify_webhook_url,
-    job.notify_digest_minutes AS job__notify_digest_minutes
+    job.notify_digest_minutes AS job__notify_digest_minutes,
+    job.trace_context AS job__trace_context
 FROM jobs_execution AS execution
 JOIN jobs_job AS job ON job.id = execution.job_id
 LEFT JOIN jobs_worker AS worker ON worker.id = execution.worker_id

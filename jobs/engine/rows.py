@@ -37,6 +37,7 @@ class JobRow:
     notify_emails: list
     notify_webhook_url: str
     notify_digest_minutes: int
+    trace_context: dict  # what the job's runs continue (jobs.tracing)
 
     @property
     def pk(self) -> UUID:
@@ -62,6 +63,7 @@ class ExecutionRow:
     run_after: datetime
     started_at: datetime | None
     worker_id: int | None
+    trace_link: str  # the first attempt's run span, for a retry's link (jobs.tracing)
     job: JobRow
 
     @property

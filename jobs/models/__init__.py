@@ -81,6 +81,9 @@ class Job(models.Model):
         default=15, help_text="At most one failure email per this many minutes (0: every one)."
     )
     last_failure_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The OpenTelemetry context of whatever created the job (W3C traceparent and tracestate),
+    # which its runs continue (jobs.tracing); {} when tracing is off or nothing was traced.
+    trace_context = models.JSONField(default=dict, db_default={}, blank=True, editable=False)
 
     state = models.CharField(max_length=10, choices=JobState.choices, default=JobState.ACTIVE)
     next_run_at = models.DateTimeField(null=True, blank=True)
@@ -196,6 +199,11 @@ class Execution(models.Model):
     log = models.TextField(blank=True, default="", db_default="")
     progress = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Percent done.")
     progress_message = models.CharField(max_length=200, blank=True, default="", db_default="")
+    # The traceparent of the run span of this occurrence's first attempt, which the spans of
+    # its retries link to (jobs.tracing); written when an attempt fails, copied to its retry.
+    trace_link = models.CharField(
+        max_length=64, blank=True, default="", db_default="", editable=False
+    )
     created_at = models.DateTimeField(default=utcnow, editable=False)
 
     objects = ExecutionQuerySet.as_manager()
@@ -330,55 +338,8 @@ class Worker(models.Model):
         return "alive" if self.heartbeat_at >= utcnow() - lease else "stale"
 
 
-# What the admin and the API show of an event (the API adds its id).
-AUDIT_EVENT_FIELDS = (
-    "created_at",
-    "actor",
-    "actor_id",
-    "via",
-    "ip",
-    "action",
-    "object_type",
-    "object_id",
-    "owner_id",
-    "changes",
-)
-
-
-class AuditEvent(models.Model):
-    """One change made by a person or a program. Append-only (a trigger enforces it)."""
-
-    created_at = models.DateTimeField(default=utcnow, db_index=True, editable=False)
-    # Plain ids, no foreign keys: the trail outlives the users and objects it names.
-    actor_id = models.BigIntegerField(null=True, blank=True)
-    actor = models.CharField(max_length=150, help_text="Who: a username, or 'system'.")
-    via = models.CharField(max_length=100, help_text="From where: API token prefix, admin, …")
-    ip = models.GenericIPAddressField(null=True, blank=True)
-    action = models.CharField(max_length=30)
-    object_type = models.CharField(max_length=30)
-    object_id = models.CharField(max_length=64)
-    owner_id = models.BigIntegerField(
-        null=True, blank=True, db_index=True, help_text="Owner of the job concerned."
-    )
-    changes = models.JSONField(default=dict, blank=True, help_text="field -> [before, after]")
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")]
-
-    def __str__(self):
-        return f"{self.actor} {self.action} {self.object_type} {self.object_id}"
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise ValueError("Audit events are append-only.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise ValueError("Audit events are append-only.")
-
-
-from .queues import Queue, QueueState  # noqa: E402 - the app's other models
+from .audit import AUDIT_EVENT_FIELDS, AuditEvent  # noqa: E402 - the app's other models
+from .queues import Queue, QueueState  # noqa: E402
 from .workflows import Workflow, WorkflowDependency, WorkflowStep  # noqa: E402
 
 __all__ = [

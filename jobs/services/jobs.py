@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Case, F, Q, TextField, Value, When
 from django.utils import timezone
 
-from .. import audit, engine, quotas, schedules, signals
+from .. import audit, engine, quotas, schedules, signals, tracing
 from ..engine import wakeup
 from ..exceptions import InvalidTransition, ValidationError
 from ..models import SCHEDULE_FIELDS, Execution, Job
@@ -67,7 +67,13 @@ def job_create(*, owner=None, unique_key: str | None = None, **fields) -> Job:
     refuse_internal(fields["handler"], owner)
     quotas.check_definition(owner, fields)
     now = timezone.now()
-    job = Job(owner=owner, unique_key=unique_key, state=JobState.ACTIVE, **fields)
+    job = Job(
+        owner=owner,
+        unique_key=unique_key,
+        state=JobState.ACTIVE,
+        **fields,
+        trace_context=tracing.current_context(),
+    )
     job.next_run_at = _first_run_at(job, now=now)
     # Due already (the usual "run this now"): plan the first run before the INSERT, so the
     # job is written once, beside its execution.
@@ -150,7 +156,9 @@ def jobs_create_many(
     if errors:
         raise ValidationError(errors)
     quotas.check_definition(owner, base)
-    template = Job(owner=owner, state=JobState.ACTIVE, **base)
+    template = Job(
+        owner=owner, state=JobState.ACTIVE, **base, trace_context=tracing.current_context()
+    )
     template.next_run_at = template.run_at
     due = template.run_at <= now
     runs_at = engine.occurrences_due(template, now=now) if due else []

@@ -12,7 +12,7 @@ from collections import defaultdict
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .. import audit, conf, engine, quotas
+from .. import audit, conf, engine, quotas, tracing
 from ..exceptions import InvalidTransition, ValidationError
 from ..models import Job, Workflow, WorkflowDependency, WorkflowStep
 from ..models.workflows import OnFailure, WorkflowState
@@ -56,7 +56,12 @@ def workflow_create(*, owner=None, name: str, steps: list[dict]) -> Workflow:
         if spec["job"] is not None:
             adopted[spec["name"]] = spec["job"]
             continue
-        job = Job(owner=owner, state=JobState.ACTIVE, **spec["fields"])
+        job = Job(
+            owner=owner,
+            state=JobState.ACTIVE,
+            **spec["fields"],
+            trace_context=tracing.current_context(),
+        )
         if spec["depends_on"]:
             job.next_run_at = None  # waiting: released by the engine, never materialised
         else:

@@ -263,6 +263,7 @@ class WorkerProcess:
         if not engine.recorded_with_claim(self.pending, plain=self.plain):
             self._record()
         outcomes, self.pending = self.pending, []
+        sent = time.time_ns()
         try:
             claim = engine.outcomes_record_and_claim(
                 self.db(),
@@ -280,9 +281,9 @@ class WorkerProcess:
         # A plain claim asked for the free slots and those ahead; a full one, slots only.
         asked = free + ahead if self.plain and claim.plain else free
         self.next_start, self.plain = claim.next_start_at, claim.plain
-        claimed = claim.executions
+        claimed, window = claim.executions, (sent, time.time_ns())
         for execution in claimed:
-            self.slots.start(execution)
+            self.slots.start(execution, claimed=window)
         if claimed:
             # Give the GIL up now: a slot thread woken by start() would otherwise wait for
             # this loop to block, or for the interpreter's 5 ms switch interval.

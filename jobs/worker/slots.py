@@ -25,7 +25,7 @@ from datetime import datetime
 from django.db import close_old_connections
 from django.utils import timezone
 
-from .. import conf
+from .. import conf, tracing
 from ..engine import ExecutionRow, Outcome
 from ..states import ErrorCode, ExecutionState
 from .executor import execute
@@ -45,6 +45,8 @@ class Running:
     # keeps the claim's time (the database's clock under the claim's locks).
     ahead: bool = False
     started_at: datetime | None = None
+    claimed: tuple[int, int] = (0, 0)  # the claim's request and answer, ns (jobs.tracing)
+    trace_link: str = ""  # for its retry, should it fail (jobs.tracing.link_for)
     deadline: float = math.inf
     thread: threading.Thread | None = None  # the slot running it; None while it waits
     # Set under Slots.lock: the handler returned (its outcome stands), or it was abandoned
@@ -119,9 +121,9 @@ class Slots:
         for _ in self.threads:
             self.work.put(None)
 
-    def start(self, execution: ExecutionRow) -> Running:
+    def start(self, execution: ExecutionRow, *, claimed: tuple[int, int] = (0, 0)) -> Running:
         """Hand `execution` to the next free slot."""
-        item = Running(execution, ahead=len(self.running) >= self.concurrency)
+        item = Running(execution, ahead=len(self.running) >= self.concurrency, claimed=claimed)
         self.running[execution.id] = item
         self.work.put(item)
         return item
@@ -166,6 +168,7 @@ class Slots:
                 error=f"Timed out after {timeout} s; the handler was abandoned.",
                 error_code=ErrorCode.TIMEOUT,
                 started_at=item.started_at,
+                trace_link=item.trace_link,
             )
             late.append((item, outcome))
             self._add_thread()
@@ -232,8 +235,12 @@ class Slots:
             else:
                 if self.on_start is not None:
                     self.on_start(item)
-                outcome = self._execute(item)
+                with tracing.attempt_spans(item.execution, claimed=item.claimed) as span:
+                    item.trace_link = tracing.link_for(item.execution, span)
+                    outcome = self._execute(item)
+                    tracing.ended(span, outcome)
                 outcome.started_at = item.started_at
+                outcome.trace_link = item.trace_link
             with self.lock:
                 item.returned = True
                 abandoned = item.abandoned
