@@ -122,6 +122,7 @@ def explain_claim() -> str:
     params = {
         "worker": worker.pk,
         "queues": ["default"],
+        "handlers": engine.handler_names(),
         "limit": BATCH,
         "free": BATCH,
         "now": timezone.now(),

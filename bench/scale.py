@@ -37,6 +37,7 @@ def time_claims() -> tuple[list[float], str]:
         params = {
             "worker": worker.pk,
             "queues": ["default"],
+            "handlers": engine.handler_names(),
             "limit": BATCH,
             "free": BATCH,
             "now": None,

@@ -93,6 +93,14 @@ def families(snap: Snapshot):
     )
     for worker, count in snap.worker_abandoned_threads.items():
         abandoned.add_metric([worker], count)
+    unserved = _gauge(
+        "executions_waiting_for_handler",
+        "Due executions whose handler no live worker has (a rolling deploy's older workers "
+        "leave them to the newer ones); they wait, unclaimed, until a worker that has it runs.",
+        ["handler"],
+    )
+    for handler, count in snap.waiting_for_handler.items():
+        unserved.add_metric([handler], count)
 
     dead = _gauge(
         "dead_letters", "Executions in state dead (the dead-letter list), all time.", ["handler"]
@@ -136,6 +144,7 @@ def families(snap: Snapshot):
         alive,
         slots,
         abandoned,
+        unserved,
         dead,
         finished,
         durations,

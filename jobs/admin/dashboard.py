@@ -19,7 +19,7 @@ from jobs.models import Execution, Job
 from jobs.selectors.queues import queue_figures, queue_limits
 from jobs.selectors.series import latest_dead_letters, outcome_series
 from jobs.selectors.stats import stats_for
-from jobs.selectors.workers import fleet, worker_rows
+from jobs.selectors.workers import fleet, waiting_for_handler, worker_rows
 from web.display import age_text
 
 from .charts import throughput_chart
@@ -46,6 +46,7 @@ def figures(user, *, now: datetime) -> dict:
     for window in windows.values():
         rate = window["failure_rate"]
         window["failure_percent"] = None if rate is None else round(rate * 100, 1)
+    live = fleet(now=now)
     return {
         "now": now,
         "jobs": counts["jobs"],
@@ -59,13 +60,14 @@ def figures(user, *, now: datetime) -> dict:
                 "limits": limits.get(name),
             }
             # The queues /metrics shows: those with work and those live workers serve.
-            for name, queue in queue_figures(now=now, served=fleet(now=now).served).items()
+            for name, queue in queue_figures(now=now, served=live.served).items()
         ],
         "hour_chart": throughput_chart(hour, title="Last hour, per 5 minutes", label_every=2),
         "day_chart": throughput_chart(day, title="Last 24 hours, per hour", label_every=3),
         "dead_letters": latest_dead_letters(limit=DEAD_LETTERS_SHOWN),
         "workers": workers,
         "may_view_workers": may_view_workers,
+        "waiting_for_handler": waiting_for_handler(live, now=now) if may_view_workers else {},
     }
 
 

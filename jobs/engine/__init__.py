@@ -10,6 +10,7 @@ from .claim import (
     Claim,
     claim_due,
     executions_claim,
+    handler_names,
     outcomes_record_and_claim,
     recorded_with_claim,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "executions_claim",
     "executions_release",
     "executions_rescue_stale",
+    "handler_names",
     "job_queue_due",
     "jobs_copy",
     "jobs_insert",

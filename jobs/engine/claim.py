@@ -13,6 +13,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from ..registry import all_handlers
 from . import queries
 from .outcomes import (
     AfterCommit,
@@ -123,6 +124,7 @@ def outcomes_record_and_claim(
     params = {
         "worker": worker_id,
         "queues": queues,
+        "handlers": handler_names(),
         "limit": max(batch or wanted, wanted),
         "free": wanted,
         "now": now,
@@ -138,6 +140,12 @@ def outcomes_record_and_claim(
             return Claim([], None, False)
         claim, _ = _claim(conn, "claim", {**params, "free": limit}, None)
     return claim
+
+
+def handler_names() -> list[str]:
+    """The handlers this process has: a claim takes only their executions, so a worker of
+    an older release (a rolling deploy) leaves a new handler's to the workers that have it."""
+    return [handler.name for handler in all_handlers()]
 
 
 def _claim(conn, statement: str, params: dict, record: dict | None) -> tuple[Claim, dict]:

@@ -15,6 +15,7 @@ from django.utils import timezone
 from .. import conf
 from ..states import ErrorCode
 from . import queries
+from .claim import handler_names
 from .outcomes import AfterCommit, execution_fail, log_fields
 from .rows import execution_rows
 
@@ -32,6 +33,7 @@ def worker_register(conn, *, name: str, queues: list[str], concurrency: int) -> 
         hostname=socket.gethostname(),
         pid=os.getpid(),
         queues=json.dumps(queues),
+        handlers=json.dumps(handler_names()),
         concurrency=concurrency,
     ).fetchone()
     return row[0]

@@ -190,8 +190,10 @@ SELECT (SELECT count(*) FROM shared) AS queues,
             AND state.next_start_at < clock_timestamp() + interval '{rate_wait_ms} ms');
 
 -- claim --
--- Mark up to {limit} due executions of {queues} running for %(worker)s, highest priority
--- then oldest first, within every limit, and return them with their jobs; run after
+-- Mark up to {limit} due executions of {queues} whose handler is one of {handlers} (those
+-- the worker has: a worker of an older release leaves a new handler's work to the workers
+-- that have it) running for %(worker)s, highest priority then oldest first, within every
+-- limit, and return them with their jobs; run after
 -- claim_guard in one transaction. Each queue is read on its own, in the order of its
 -- index: unkeyed rows through execution_claim_idx, keyed ones key by key (a loose scan of
 -- execution_claim_keyed_idx), so rows behind a full key or in a paused queue are never
@@ -244,6 +246,8 @@ WITH RECURSIVE setting AS (
         SELECT id, queue, priority, run_after FROM jobs_execution
         WHERE state = 'queued' AND concurrency_key IS NULL AND queue = open.name
             AND run_after <= %(now)s
+            AND EXISTS (SELECT 1 FROM jobs_job AS job WHERE job.id = jobs_execution.job_id
+                AND job.handler = ANY({handlers}::text[]))
         ORDER BY priority DESC, run_after, id
         LIMIT least({limit}, coalesce(open.room, {limit}))
         FOR UPDATE SKIP LOCKED
@@ -273,6 +277,8 @@ WITH RECURSIVE setting AS (
         SELECT concurrency_limit FROM jobs_execution
         WHERE state = 'queued' AND concurrency_key = key.name AND queue = key.queue
             AND run_after <= %(now)s
+            AND EXISTS (SELECT 1 FROM jobs_job AS job WHERE job.id = jobs_execution.job_id
+                AND job.handler = ANY({handlers}::text[]))
         ORDER BY priority DESC, run_after, id
         LIMIT 1
     ) AS head
@@ -291,6 +297,8 @@ WITH RECURSIVE setting AS (
         FROM jobs_execution
         WHERE state = 'queued' AND concurrency_key = key_room.name
             AND queue = key_room.queue AND run_after <= %(now)s
+            AND EXISTS (SELECT 1 FROM jobs_job AS job WHERE job.id = jobs_execution.job_id
+                AND job.handler = ANY({handlers}::text[]))
         ORDER BY priority DESC, run_after, id
         LIMIT least({limit}, key_room.room)
         FOR UPDATE SKIP LOCKED
@@ -401,6 +409,8 @@ WITH setting AS (
         SELECT id, priority, run_after FROM jobs_execution
         WHERE state = 'queued' AND concurrency_key IS NULL AND queue = mine.name
             AND run_after <= %(now)s
+            AND EXISTS (SELECT 1 FROM jobs_job AS job WHERE job.id = jobs_execution.job_id
+                AND job.handler = ANY({handlers}::text[]))
         ORDER BY priority DESC, run_after, id
         LIMIT {limit}
         FOR UPDATE SKIP LOCKED
@@ -600,9 +610,15 @@ WHERE id = %(job)s
 RETURNING id;
 
 -- register_worker --
--- A new worker row, its first heartbeat on the database's clock.
-INSERT INTO jobs_worker (name, hostname, pid, queues, concurrency, started_at, heartbeat_at)
-VALUES (%(name)s, %(hostname)s, %(pid)s, %(queues)s::jsonb, %(concurrency)s, now(), now())
+-- A new worker row, its first heartbeat on the database's clock, with the handlers it has
+-- (what its claims take; the admin and /metrics name work no live worker can run).
+INSERT INTO jobs_worker (
+    name, hostname, pid, queues, handlers, concurrency, started_at, heartbeat_at
+)
+VALUES (
+    %(name)s, %(hostname)s, %(pid)s, %(queues)s::jsonb, %(handlers)s::jsonb, %(concurrency)s,
+    now(), now()
+)
 RETURNING id;
 
 -- heartbeat --

@@ -314,6 +314,8 @@ class Worker(models.Model):
     hostname = models.CharField(max_length=255)
     pid = models.PositiveIntegerField()
     queues = models.JSONField(default=list)
+    # The handlers it has, and so claims (a worker of another release may have fewer).
+    handlers = models.JSONField(default=list, db_default=[])
     concurrency = models.PositiveSmallIntegerField(default=1)
     started_at = models.DateTimeField(default=utcnow)
     heartbeat_at = models.DateTimeField(default=utcnow)

@@ -16,7 +16,7 @@ from jobs import conf
 from .activity import HandlerFigures, handler_activity
 from .counts import job_counts
 from .queues import QueueFigures, QueueLimits, queue_figures, queue_limits
-from .workers import fleet
+from .workers import fleet, waiting_for_handler
 
 
 @dataclass
@@ -32,6 +32,8 @@ class Snapshot:
     worker_abandoned_threads: dict[str, int]
     # The configured queues' pause and limits, and the claims their limits held back.
     queue_limits: dict[str, QueueLimits]
+    # Due executions whose handler no live worker has, by handler.
+    waiting_for_handler: dict[str, int]
     collect_seconds: float = 0.0
 
     @property
@@ -40,7 +42,7 @@ class Snapshot:
 
 
 def snapshot(*, now: datetime | None = None, window_seconds: int | None = None) -> Snapshot:
-    """Read the scheduler's figures from the database (seven short queries)."""
+    """Read the scheduler's figures from the database (eight short queries)."""
     started = time.monotonic()
     now = now or timezone.now()
     window_seconds = window_seconds or conf.METRICS_WINDOW_SECONDS
@@ -56,5 +58,6 @@ def snapshot(*, now: datetime | None = None, window_seconds: int | None = None) 
         worker_slots=live.slots,
         worker_abandoned_threads=live.abandoned_threads,
         queue_limits=queue_limits(),
+        waiting_for_handler=waiting_for_handler(live, now=now),
         collect_seconds=time.monotonic() - started,
     )

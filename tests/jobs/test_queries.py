@@ -37,7 +37,7 @@ def test_each_query_runs_against_the_migrated_schema(db, name):
     query = queries.QUERIES[name]
     with pytest.raises((_Rollback, psycopg.errors.NotNullViolation)), db.transaction():
         params = dict.fromkeys(query.parameters) | {
-            name: [] if name == "queues" else 1 for name in query.constants
+            name: [] if name in ("queues", "handlers") else 1 for name in query.constants
         }
         if "current_setting('jobs.claim_" in query.sql:  # a claim reads what its guard set
             queries.run(db.cursor(), "claim_guard", queues=[], now=None, rate_wait_ms=1)
@@ -234,6 +234,7 @@ def explain_claim(db, worker, *, generic: bool) -> str:
     params = {
         "worker": worker.pk,
         "queues": ["default"],
+        "handlers": engine.handler_names(),
         "limit": 10,
         "free": 10,
         "now": timezone.now(),
