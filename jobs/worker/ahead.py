@@ -73,7 +73,7 @@ class ClaimAhead:
         process, slots = self.process, self.process.slots
         if self.unreleased:
             ids, self.unreleased = self.unreleased, []
-            self._release(ids, "left from a failed release")
+            self._release(ids, "stopped by the fence, or left from a failed release")
         if self.limits_changed.is_set():
             self.limits_changed.clear()
             process.plain = False  # the next claim is the full one: it sees the change

@@ -1,11 +1,13 @@
-"""The lease: heartbeats that keep what the worker holds, rescue of what others lost, and
-the cancellations and lost claims a heartbeat brings to light."""
+"""The lease: heartbeats that keep what the worker holds, rescue of what others lost, the
+cancellations and lost claims a heartbeat brings to light, and the fence (fence.py) that
+stops the worker when its heartbeats stop getting through."""
 
 import logging
 import time
 
 from .. import engine
 from ..engine import log_fields
+from .fence import Fence
 
 logger = logging.getLogger("jobs.worker")
 
@@ -17,6 +19,12 @@ class Lease:
         self.process = process
         self.interval = interval
         self.last = 0.0
+        self.fence = Fence(process)
+
+    def renewed(self) -> None:
+        """The lease was written just now (registered, or a heartbeat got through)."""
+        self.last = time.monotonic()
+        self.fence.renewed_now()
 
     def due(self) -> bool:
         return time.monotonic() - self.last >= self.interval
@@ -32,7 +40,7 @@ class Lease:
             worker_id=process.worker_id,
             abandoned_threads=process.slots.abandoned_count,
         )
-        self.last = time.monotonic()
+        self.renewed()
         running = process.slots.running
         for execution_id, cancel_requested in held.items():
             item = running.get(execution_id)

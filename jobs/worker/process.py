@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from .. import conf, engine
 from ..engine import wakeup
+from ..states import ExecutionState
 from . import run_log
 from .ahead import ClaimAhead
 from .execution_log import log_outcome, log_started
@@ -104,6 +105,7 @@ class WorkerProcess:
         if self.worker_id is None:
             return 0  # stopped before the database ever answered
         self.slots.open()
+        self.lease.fence.start()
         if conf.WORKER_LISTEN:
             Listener(
                 heed=self._heed,
@@ -131,7 +133,7 @@ class WorkerProcess:
         self.worker_id = engine.worker_register(
             self.db(), name=self.name, queues=self.queues, concurrency=self.concurrency
         )
-        self.lease.last = time.monotonic()
+        self.lease.renewed()
 
     def _install_signal_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -255,7 +257,8 @@ class WorkerProcess:
         whether all it asked for came (then more may be waiting)."""
         free, ahead = self.slots.free, self.ahead.room()
         capped = self.slots.at_abandoned_cap(self.log_extra)
-        if free + ahead <= 0 or self.stopping.is_set() or capped:
+        fenced = self.lease.fence.up.is_set()  # cut off: nothing new until a renewal
+        if free + ahead <= 0 or self.stopping.is_set() or capped or fenced:
             self._record()
             return 0, False
         # What cannot go in the claim's round trip is recorded first, on its own, so a
@@ -295,6 +298,9 @@ class WorkerProcess:
         what the handlers logged (run_log)."""
         ended = self.slots.finished() + self.slots.timed_out()
         for item, outcome in ended:
+            if item.fenced and outcome.state == ExecutionState.CANCELLED:
+                self.ahead.unreleased.append(item.execution.id)  # not a cancel: run it again
+                continue
             log_outcome(item, outcome, worker=self.name)
             self.pending.append(outcome)
             self.ahead.ran(time.monotonic() - item.started)

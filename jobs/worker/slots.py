@@ -55,6 +55,7 @@ class Running:
     returned: bool = False
     abandoned: bool = False
     withdrawn: bool = False
+    fenced: bool = False  # asked to stop by the fence (fence.py): released, not cancelled
     log: RunLog = field(default_factory=RunLog)  # what its handler logs, until written
 
 
