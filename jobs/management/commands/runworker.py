@@ -1,5 +1,7 @@
 """`manage.py runworker`: run jobs on this host."""
 
+import logging
+
 import psycopg
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
@@ -8,8 +10,34 @@ from django.db import OperationalError, ProgrammingError
 from jobs import conf
 from jobs.worker import WorkerProcess
 
-# SQLSTATEs of a table or column that is not there: a deploy that skipped migrate.
+# SQLSTATEs of a table or column that is not there: a deploy that skipped migrate (or a
+# statement prepared by another client of a pooler, bound to ours).
 MISSING_SCHEMA = ("42P01", "42703")
+# SQLSTATEs of a prepared statement that already exists or does not: the server session
+# changed under the client, as behind a pooler in transaction mode that does not keep
+# prepared statements (PgBouncer before 1.21, or without max_prepared_statements).
+POOLER_STATEMENTS = ("42P05", "26000")
+POOLER_HINT = (
+    "a transaction pooler (PgBouncer?) that does not keep prepared statements: set "
+    "DATABASE_PREPARE_THRESHOLD=none, or give the worker a direct connection"
+)
+
+logger = logging.getLogger("jobs.worker")
+
+
+def fatal_reason(exc: Exception) -> str:
+    """One line for a database error that stops the worker, naming its likely cause."""
+    first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    cause = exc.__cause__ if isinstance(exc, ProgrammingError) else exc
+    state = getattr(cause, "sqlstate", None)
+    if state in POOLER_STATEMENTS:
+        return f"{first_line} ({POOLER_HINT})"
+    if state in MISSING_SCHEMA:
+        return (
+            f"{first_line} (is the database migrated? run: manage.py migrate; if it is, "
+            f"{POOLER_HINT})"
+        )
+    return first_line
 
 
 def unapplied_migrations() -> bool:
@@ -87,10 +115,9 @@ class Command(BaseCommand):
         try:
             code = worker.run()
         except (ProgrammingError, psycopg.ProgrammingError) as exc:
-            first_line = str(exc).strip().splitlines()[0]
-            cause = exc.__cause__ if isinstance(exc, ProgrammingError) else exc
-            if getattr(cause, "sqlstate", None) in MISSING_SCHEMA:
-                first_line += " (is the database migrated? run: manage.py migrate)"
-            raise CommandError(first_line) from exc
+            reason = fatal_reason(exc)
+            # Through the project's logging too (JSON in production), not only on stderr.
+            logger.error("Worker stopped: %s", reason, exc_info=exc, extra={"worker": worker.name})
+            raise CommandError(reason) from exc
         if code:
             raise SystemExit(code)
