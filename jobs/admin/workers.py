@@ -52,6 +52,7 @@ class WorkerAdmin(admin.ModelAdmin):
         "hostname",
         "pid",
         "queue_list",
+        "handler_list",
         "concurrency",
         "status_badge",
         "started_at",
@@ -77,6 +78,10 @@ class WorkerAdmin(admin.ModelAdmin):
     @admin.display(description="queues")
     def queue_list(self, worker):
         return ", ".join(worker.queues or [])
+
+    @admin.display(description="handlers (what it claims)")
+    def handler_list(self, worker):
+        return ", ".join(worker.handlers or []) or "—"
 
     @admin.display(description="status")
     def status_badge(self, worker):

@@ -18,6 +18,7 @@ def make_worker(name: str, *, silent_for: float = 0, stopped: bool = False) -> W
         hostname="host-1",
         pid=100,
         queues=["default"],
+        handlers=["noop", "sleep"],
         heartbeat_at=now - timedelta(seconds=silent_for),
         stopped_at=now if stopped else None,
     )
@@ -40,6 +41,7 @@ def test_workers_are_shown_alive_stale_or_stopped_with_what_they_run(
     assert f"?worker__id__exact={alive.pk}&amp;state__exact=running" in page
     assert "w-alive" in only_alive and "w-stale" not in only_alive
     assert "hourly (attempt 1" in detail
+    assert "noop, sleep" in detail  # the handlers it has, and so claims
 
 
 def test_workers_cannot_be_added_or_edited(admin_client):
