@@ -45,8 +45,9 @@ def current_context() -> dict:
     """The trace context current here, as headers to store with a job; {} when none."""
     if not enabled() or not trace.get_current_span().get_span_context().is_valid:
         return {}
+    # W3C trace context only (traceparent, tracestate): baggage a client sent is not stored.
     carrier: dict = {}
-    propagate.inject(carrier)
+    _W3C.inject(carrier)
     return carrier
 
 

@@ -56,6 +56,16 @@ def test_runworker_refuses_bad_options_with_one_line(args, message):
     assert "Traceback" not in result.stderr
 
 
+def test_runworker_refuses_a_heartbeat_too_slow_for_the_fence_with_one_line():
+    result = manage("runworker", env={"WORKER_HEARTBEAT_SECONDS": "2.5"})  # lease 3 s
+    assert result.returncode != 0
+    assert (
+        "WORKER_HEARTBEAT_SECONDS (2.5) must be below 70% of WORKER_LEASE_SECONDS (3 s)"
+        in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
 def test_runworker_refuses_a_negative_prefetch_setting_with_one_line():
     result = manage("runworker", env={"WORKER_PREFETCH": "-1"})
     assert result.returncode != 0

@@ -29,7 +29,8 @@ def outcome_strip(runs: list[Run], *, link: Callable[[int], str]) -> SafeString:
 
 def duration_chart(runs: list[Run], *, title: str) -> SafeString | str:
     """Return each finished run's duration over time: a line through coloured points."""
-    timed = [run for run in runs if run.duration is not None]
+    # By start: a backfilled or caught-up run may have started out of its scheduled order.
+    timed = sorted((run for run in runs if run.duration is not None), key=lambda r: r.started_at)
     if not timed:
         return "No finished runs yet."
     plot_w, plot_h = WIDTH - PAD_LEFT - 16, HEIGHT - PAD_BOTTOM - PAD_TOP

@@ -52,8 +52,14 @@ def _hashable(value):
 @functools.lru_cache(maxsize=256)
 def _with_literals(text: str, values: tuple) -> str:
     # psycopg quotes each value; a worker sends the same few texts again and again.
+    # A % in a value (a queue or handler named "50%") is doubled: the statement is run with
+    # named parameters, where a lone % would be read as a placeholder.
     literals = {
-        name: sql.Literal(list(value) if isinstance(value, tuple) else value)
+        name: sql.SQL(
+            sql.Literal(list(value) if isinstance(value, tuple) else value)
+            .as_string(None)
+            .replace("%", "%%")
+        )
         for name, value in values
     }
     return sql.SQL(text).format(**literals).as_string(None)

@@ -246,8 +246,7 @@ WITH RECURSIVE setting AS (
         SELECT id, queue, priority, run_after FROM jobs_execution
         WHERE state = 'queued' AND concurrency_key IS NULL AND queue = open.name
             AND run_after <= %(now)s
-            AND EXISTS (SELECT 1 FROM jobs_job AS job WHERE job.id = jobs_execution.job_id
-                AND job.handler = ANY({handlers}::text[]))
+            AND {_runnable}
         ORDER BY priority DESC, run_after, id
         LIMIT least({limit}, coalesce(open.room, {limit}))
         FOR UPDATE SKIP LOCKED
@@ -277,8 +276,7 @@ WITH RECURSIVE setting AS (
         SELECT concurrency_limit FROM jobs_execution
         WHERE state = 'queued' AND concurrency_key = key.name AND queue = key.queue
             AND run_after <= %(now)s
-            AND EXISTS (SELECT 1 FROM jobs_job AS job WHERE job.id = jobs_execution.job_id
-                AND job.handler = ANY({handlers}::text[]))
+            AND {_runnable}
         ORDER BY priority DESC, run_after, id
         LIMIT 1
     ) AS head
@@ -297,8 +295,7 @@ WITH RECURSIVE setting AS (
         FROM jobs_execution
         WHERE state = 'queued' AND concurrency_key = key_room.name
             AND queue = key_room.queue AND run_after <= %(now)s
-            AND EXISTS (SELECT 1 FROM jobs_job AS job WHERE job.id = jobs_execution.job_id
-                AND job.handler = ANY({handlers}::text[]))
+            AND {_runnable}
         ORDER BY priority DESC, run_after, id
         LIMIT least({limit}, key_room.room)
         FOR UPDATE SKIP LOCKED
@@ -409,8 +406,7 @@ WITH setting AS (
         SELECT id, priority, run_after FROM jobs_execution
         WHERE state = 'queued' AND concurrency_key IS NULL AND queue = mine.name
             AND run_after <= %(now)s
-            AND EXISTS (SELECT 1 FROM jobs_job AS job WHERE job.id = jobs_execution.job_id
-                AND job.handler = ANY({handlers}::text[]))
+            AND {_runnable}
         ORDER BY priority DESC, run_after, id
         LIMIT {limit}
         FOR UPDATE SKIP LOCKED
@@ -422,6 +418,12 @@ WITH setting AS (
     ORDER BY due.priority DESC, due.run_after, due.id
     LIMIT %(free)s
 ), {_claimed_with_jobs};
+
+-- _runnable --
+-- The claims' condition that a queued row's job has a handler the worker has ({handlers}):
+-- one primary-key probe of jobs_job per row read (a fragment, written into the claims).
+EXISTS (SELECT 1 FROM jobs_job AS job WHERE job.id = jobs_execution.job_id
+    AND job.handler = ANY({handlers}::text[]))
 
 -- _claimed_with_jobs --
 -- The end of both claims: the executions `picked` marked running for %(worker)s, stamped

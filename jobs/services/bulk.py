@@ -2,15 +2,16 @@
 
 The rows are taken in batches by primary key, each changed through its own service call (its
 own short transaction and audit event, as if an operator had acted on it alone), so no
-request holds locks on thousands of rows. Only what matched when the work began is touched:
-the retries it queues are newer rows. One whose state refuses the change is passed over.
+request holds locks on thousands of rows. Rows are visited up to the newest key when the
+work began: for executions (sequential ids) the retries it queues are not visited again. One
+the service refuses (its state, a quota) is passed over, and the others still go through.
 """
 
 from collections.abc import Callable
 
 from django.db.models import QuerySet
 
-from ..exceptions import InvalidTransition
+from ..exceptions import SchedulerError
 
 BATCH_SIZE = 200
 
@@ -19,7 +20,7 @@ def apply_matching(
     rows: QuerySet, service: Callable, *, keyword: str, related: tuple[str, ...] = ()
 ) -> int:
     """Call `service(**{keyword: row})` for each of `rows`; return how many it changed."""
-    # The newest key when the work began: rows made meanwhile (a retry) are not visited.
+    # The newest key when the work began: the end of the walk.
     last = rows.order_by("-pk").values_list("pk", flat=True).first()
     changed, after = 0, None
     while last is not None:
@@ -32,7 +33,7 @@ def apply_matching(
         for row in batch:
             try:
                 service(**{keyword: row})
-            except InvalidTransition:
+            except SchedulerError:  # refused: this row is passed over, not the rest
                 continue
             changed += 1
         after = batch[-1].pk

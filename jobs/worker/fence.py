@@ -33,8 +33,13 @@ CHECK_SECONDS = 0.25
 class Fence:
     def __init__(self, process):
         self.process = process
-        self.renewed = time.monotonic()  # the last successful renewal (monotonic clock)
+        # When the last renewal that got through was sent (monotonic clock): the database
+        # stamps the lease as the request arrives, so the count starts no later than it.
+        self.renewed = time.monotonic()
         self.up = threading.Event()  # set while the worker is fenced
+        # Raising (the watch thread) and lifting (a renewal, in the main thread) each read
+        # and change `renewed` and `up` together.
+        self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
     @property
@@ -45,11 +50,13 @@ class Fence:
         self._thread = threading.Thread(target=self._watch, name="fence", daemon=True)
         self._thread.start()
 
-    def renewed_now(self) -> None:
-        """The lease was renewed: lift the fence if it was up."""
-        self.renewed = time.monotonic()
-        if self.up.is_set():
+    def renewed_at(self, sent: float) -> None:
+        """A renewal sent at `sent` (monotonic) got through: lift the fence if it was up."""
+        with self._lock:
+            self.renewed = max(self.renewed, sent)
+            lifted = self.up.is_set()
             self.up.clear()
+        if lifted:
             logger.warning(
                 "Worker lease renewed: fence lifted, claiming again name=%s",
                 self.process.name,
@@ -59,13 +66,16 @@ class Fence:
     def _watch(self) -> None:
         stopping = self.process.stopping
         while not stopping.wait(CHECK_SECONDS):
-            silent = time.monotonic() - self.renewed
-            if silent >= self.limit and not self.up.is_set():
+            with self._lock:
+                silent = time.monotonic() - self.renewed
+                raise_now = silent >= self.limit and not self.up.is_set()
+                if raise_now:
+                    self.up.set()
+            if raise_now:
                 self._settle(self._raise(silent))
 
     def _raise(self, silent: float) -> list:
-        """Fence: no claims, and every handler asked to stop; return those running."""
-        self.up.set()
+        """Fence (`up` is set): every handler asked to stop; return those running."""
         # One C-level copy under the GIL: consistent while the main thread changes the dict.
         running = list(self.process.slots.running.values())
         for item in running:
@@ -91,7 +101,8 @@ class Fence:
         lease_ends = self.renewed + conf.WORKER_LEASE_SECONDS
         stopping = self.process.stopping
         while time.monotonic() < lease_ends and self.up.is_set():
-            if all(item.returned for item in running):
+            # Withdrawn: claimed ahead and handed back unstarted (ahead.give_back).
+            if all(item.returned or item.withdrawn for item in running):
                 logger.warning(
                     "Worker fenced: all %d of its handlers stopped, %.1f s before its lease "
                     "ends name=%s",
@@ -103,7 +114,7 @@ class Fence:
                 return
             if stopping.wait(CHECK_SECONDS):
                 return
-        left = [item.execution.id for item in running if not item.returned]
+        left = [item.execution.id for item in running if not (item.returned or item.withdrawn)]
         if left and self.up.is_set():
             logger.error(
                 "Worker fenced: %d handlers still running as its lease ends (they ignore "

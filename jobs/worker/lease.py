@@ -21,10 +21,11 @@ class Lease:
         self.last = 0.0
         self.fence = Fence(process)
 
-    def renewed(self) -> None:
-        """The lease was written just now (registered, or a heartbeat got through)."""
+    def renewed(self, sent: float) -> None:
+        """The lease was written by a request sent at `sent` (monotonic): registered, or a
+        heartbeat got through."""
         self.last = time.monotonic()
-        self.fence.renewed_now()
+        self.fence.renewed_at(sent)
 
     def due(self) -> bool:
         return time.monotonic() - self.last >= self.interval
@@ -35,12 +36,13 @@ class Lease:
     def renew(self) -> None:
         """Heartbeat; stop handlers asked to stop; release claims whose reply was lost."""
         process = self.process
+        sent = time.monotonic()
         held = engine.worker_heartbeat(
             process.db(),
             worker_id=process.worker_id,
             abandoned_threads=process.slots.abandoned_count,
         )
-        self.renewed()
+        self.renewed(sent)
         running = process.slots.running
         for execution_id, cancel_requested in held.items():
             item = running.get(execution_id)

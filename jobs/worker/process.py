@@ -130,10 +130,11 @@ class WorkerProcess:
         return 0
 
     def _register(self) -> None:
+        sent = time.monotonic()
         self.worker_id = engine.worker_register(
             self.db(), name=self.name, queues=self.queues, concurrency=self.concurrency
         )
-        self.lease.renewed()
+        self.lease.renewed(sent)
 
     def _install_signal_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():

@@ -141,3 +141,27 @@ def test_someone_who_may_not_see_the_history_sees_no_runs(
     assert "field-upcoming" in page
     for name in ("runs_strip", "durations", "recent_executions"):
         assert f"field-{name}" not in page
+
+
+def test_the_chart_orders_runs_by_their_start_when_it_differs_from_their_schedule(
+    admin_client, make_job, make_execution
+):
+    # A backfilled occurrence scheduled long ago but run last: drawn last, inside the plot.
+    job = make_job()
+    now = timezone.now()
+    for scheduled, started in ((30, 20), (60 * 24, 5), (20, 10)):  # minutes ago
+        at = now - timedelta(minutes=started)
+        make_execution(
+            job,
+            S.SUCCEEDED,
+            scheduled_for=now - timedelta(minutes=scheduled),
+            started_at=at,
+            finished_at=at + timedelta(seconds=2),
+        )
+
+    chart = field(page_of(admin_client, job), "durations")
+
+    xs = [float(x) for x in re.findall(r'<circle cx="([\d.]+)"', chart)]
+    assert xs == sorted(xs) and min(xs) >= 40 and max(xs) <= 560
+    first, last = (now - timedelta(minutes=20)), (now - timedelta(minutes=5))
+    assert f"{first:%Y-%m-%d %H:%M:%S} UTC" in chart and f"{last:%Y-%m-%d %H:%M:%S} UTC" in chart

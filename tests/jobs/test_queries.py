@@ -312,3 +312,21 @@ def test_claims_of_any_number_of_free_slots_share_one_prepared_plan(db, worker):
         )
     [(generic_plans, _)] = prepared_claims(db)
     assert generic_plans > 0
+
+
+def test_a_queue_named_with_a_percent_sign_is_claimed_like_any_other(db, worker):
+    # Queue and handler names are written into the claim's text, which runs with named
+    # parameters: a lone % there would be read as a placeholder and fail every claim.
+    job = services.job_create(
+        owner=None,
+        name="sale",
+        handler="noop",
+        queue="50%off",
+        schedule_type="once",
+        run_at=timezone.now(),
+    )
+    for plain in (False, True):
+        claim = engine.claim_due(db, worker_id=worker.pk, queues=["50%off"], limit=5, plain=plain)
+        if claim.executions:
+            break
+    assert [e.job_id for e in claim.executions] == [job.pk]

@@ -9,6 +9,7 @@ from django.db import OperationalError, ProgrammingError
 
 from jobs import conf
 from jobs.worker import WorkerProcess
+from jobs.worker.fence import FENCE_SHARE
 
 # SQLSTATEs of a table or column that is not there: a deploy that skipped migrate (or a
 # statement prepared by another client of a pooler, bound to ours).
@@ -101,6 +102,13 @@ class Command(BaseCommand):
             raise CommandError(
                 f"--poll-interval must be below WORKER_LEASE_SECONDS ({lease:g} s): a worker "
                 "silent that long has its executions rescued."
+            )
+        heartbeat = conf.WORKER_HEARTBEAT_SECONDS
+        if heartbeat >= FENCE_SHARE * lease:
+            raise CommandError(
+                f"WORKER_HEARTBEAT_SECONDS ({heartbeat:g}) must be below {FENCE_SHARE:.0%} of "
+                f"WORKER_LEASE_SECONDS ({lease:g} s): a worker that long without a heartbeat "
+                "fences itself."
             )
         worker = WorkerProcess(
             queues=queue_list(queues),
