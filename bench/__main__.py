@@ -12,6 +12,7 @@ import sys
 import time
 
 from . import (
+    connections,
     cron,
     enqueue,
     flow,
@@ -38,6 +39,7 @@ BENCHMARKS = {
     "workflows": workflows.run,
     "memory": memory.run,
     "run_log": run_log.run,
+    "connections": connections.run,
 }
 
 

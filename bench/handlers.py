@@ -44,3 +44,20 @@ def bench_chatty(payload, ctx):
     for n in range(payload["lines"]):
         ctx.logger.info("line %d: the handler says what it is doing", n)
     return {"seconds": time.perf_counter() - started}
+
+
+@register(
+    "bench_orm_sleep",
+    description="Benchmarks only: read one row through the ORM, then sleep `seconds`.",
+    schema={
+        "type": "object",
+        "properties": {"seconds": {"type": "number", "minimum": 0}},
+        "required": ["seconds"],
+        "additionalProperties": False,
+    },
+)
+def bench_orm_sleep(payload, ctx):
+    from jobs.models import Job  # the ORM, as most application handlers use it
+
+    Job.objects.filter(pk=ctx.job.id).exists()
+    ctx.sleep(payload["seconds"])

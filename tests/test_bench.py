@@ -36,6 +36,7 @@ def run_bench(name: str, **env: str) -> subprocess.CompletedProcess:
         "workflows",
         "memory",
         "run_log",
+        "connections",
     ],
 )
 def test_benchmark_runs_in_smoke_size_and_prints_its_figures(name):
