@@ -16,7 +16,7 @@ is the process's tracer provider, which ops.telemetry sets up from the OTEL_* va
 """
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 from . import conf
 from .states import ExecutionState, ScheduleType
@@ -51,13 +51,17 @@ def current_context() -> dict:
     return carrier
 
 
-@contextmanager
-def attempt_spans(execution, *, claimed: tuple[int, int]) -> Iterator[object | None]:
+def attempt_spans(execution, *, claimed: tuple[int, int]):
     """Record the claim of `execution` (`claimed`: when the claim was sent and answered, in
-    ns since the epoch) and yield the span of its run, current while the handler runs."""
+    ns since the epoch); a context manager giving the span of its run, current while the
+    handler runs (None when tracing is off: every run passes here, so that costs nothing)."""
     if not enabled():
-        yield None
-        return
+        return nullcontext()
+    return _attempt_spans(execution, claimed=claimed)
+
+
+@contextmanager
+def _attempt_spans(execution, *, claimed: tuple[int, int]) -> Iterator[object]:
     job = execution.job
     origin = propagate.extract(job.trace_context or {})
     origin_span = trace.get_current_span(origin).get_span_context()

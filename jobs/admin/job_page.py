@@ -69,14 +69,14 @@ class JobPageFields:
 
     @admin.display(description=f"last {RECENT_RUNS} runs")
     def runs_strip(self, job):
-        runs = recent_runs(job)
+        runs = _runs_of(job)
         if not runs:
             return "None yet."
         return outcome_strip(runs, link=_execution_url)
 
     @admin.display(description="durations")
     def durations(self, job):
-        return duration_chart(recent_runs(job), title=f"durations of {job}'s last runs")
+        return duration_chart(_runs_of(job), title=f"durations of {job}'s last runs")
 
     @admin.display(description="payload")
     def masked_payload(self, job):
@@ -123,6 +123,14 @@ class JobPageFields:
             body,
             everything,
         )
+
+
+def _runs_of(job) -> list:
+    """The strip and the chart draw the same runs: read them once per page. The admin hands
+    every field of a page the same instance, and a new one to the next request."""
+    if "_recent_runs" not in job.__dict__:
+        job.__dict__["_recent_runs"] = recent_runs(job)
+    return job.__dict__["_recent_runs"]
 
 
 def _execution_url(pk: int) -> str:

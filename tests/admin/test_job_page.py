@@ -6,6 +6,8 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from jobs.selectors.job_runs import RECENT_RUNS
@@ -165,3 +167,13 @@ def test_the_chart_orders_runs_by_their_start_when_it_differs_from_their_schedul
     assert xs == sorted(xs) and min(xs) >= 40 and max(xs) <= 560
     first, last = (now - timedelta(minutes=20)), (now - timedelta(minutes=5))
     assert f"{first:%Y-%m-%d %H:%M:%S} UTC" in chart and f"{last:%Y-%m-%d %H:%M:%S} UTC" in chart
+
+
+def test_the_strip_and_the_chart_read_the_runs_once(admin_client, make_job, make_execution):
+    job = make_job()
+    make_runs(make_execution, job, [S.SUCCEEDED, S.FAILED])
+    with CaptureQueriesContext(connection) as queries:
+        page = page_of(admin_client, job)
+    reads = [q["sql"] for q in queries if f"LIMIT {RECENT_RUNS}" in q["sql"]]
+    assert len(reads) == 1, reads
+    assert page.count("sched-cell sched-") == 2 and page.count("<circle") == 2
