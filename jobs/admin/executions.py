@@ -120,6 +120,7 @@ class ExecutionAdmin(PolicyPermissionsMixin, ObjectActionsMixin, admin.ModelAdmi
         "priority",
         "run_after",
         "worker",
+        "claimed_at",
         "started_at",
         "finished_at",
         "duration_display",

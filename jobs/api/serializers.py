@@ -253,6 +253,7 @@ class ExecutionSerializer(serializers.ModelSerializer):
             "priority",
             "run_after",
             "worker",
+            "claimed_at",
             "started_at",
             "finished_at",
             "duration_seconds",

@@ -431,7 +431,8 @@ EXISTS (SELECT 1 FROM jobs_job AS job WHERE job.id = jobs_execution.job_id
 -- claim order (a fragment, written into the statements that name it).
 claimed AS (
     UPDATE jobs_execution AS execution
-    SET state = 'running', worker_id = %(worker)s, started_at = setting.now
+    SET state = 'running', worker_id = %(worker)s, claimed_at = setting.now,
+        started_at = setting.now
     FROM picked, setting
     WHERE execution.id = picked.id
     RETURNING execution.*
@@ -667,7 +668,7 @@ FOR UPDATE OF execution SKIP LOCKED;
 -- queued.
 WITH released AS (
     UPDATE jobs_execution
-    SET state = 'queued', worker_id = NULL, started_at = NULL
+    SET state = 'queued', worker_id = NULL, claimed_at = NULL, started_at = NULL
     WHERE id = ANY(%(ids)s::bigint[]) AND state = 'running' AND worker_id = %(worker)s
         AND NOT cancel_requested
     RETURNING queue

@@ -180,6 +180,9 @@ class Execution(models.Model):
     worker = models.ForeignKey(
         "Worker", on_delete=models.SET_NULL, null=True, blank=True, related_name="executions"
     )
+    # A worker may claim an execution ahead of a free slot (jobs.worker.ahead): claimed_at is
+    # when it took the row, started_at when its handler began.
+    claimed_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)

@@ -4,10 +4,12 @@ finishes starts its next at once while the main thread records and claims.
 Only from queues without limits (the worker's last claim found them plain): in a limited
 queue a claim is a start, counted against the limit. What waits is held like what runs (the
 lease keeps it, a rescue fails it); its started_at is its claim's until a slot starts it,
-then that moment's (Slots.start, recorded with its outcome). It goes back to the
-queue, unstarted, when it waits past WORKER_PREFETCH_WAIT_SECONDS (every slot busy with
-longer runs), and when the slots hold (Slots.hold): the worker is stopping, a queue of its
-was paused or had its limits changed, or a handler outlived its timeout.
+then that moment's (Slots.start, recorded with its outcome); claimed_at keeps the claim's.
+It goes back to the queue, unstarted, when it waits past WORKER_PREFETCH_WAIT_SECONDS
+(every slot busy with longer runs), and when the slots hold (Slots.hold): the worker is
+stopping, a queue of its was paused or had its limits changed, or a handler outlived its
+timeout. A pause stops claims at its commit; one claimed ahead before it that a slot takes
+in the instant before the worker hears the pause still runs.
 """
 
 import logging

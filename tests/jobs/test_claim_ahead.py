@@ -64,6 +64,10 @@ def test_an_execution_claimed_ahead_starts_when_the_slot_frees(start_worker):
     second_run = second.executions.get()
     assert second_run.started_at >= runs[first.pk].finished_at
     assert second_run.duration.total_seconds() < 1
+    # Its claim is kept apart: taken while the first still ran.
+    assert second_run.claimed_at < runs[first.pk].finished_at
+    first_run = first.executions.get()
+    assert first_run.claimed_at == first_run.started_at  # claimed into a free slot
 
 
 def test_a_failed_or_cancelled_attempt_claimed_ahead_records_its_handler_s_start(start_worker):
