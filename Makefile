@@ -53,7 +53,7 @@ run: $(STAMP)
 	  $(BIN)/python manage.py runserver $(ADDR) --noreload; }'
 
 test: $(STAMP)
-	@bash tests/install_browser.sh
+	@bash tests/install_system.sh
 	@$(BIN)/python -c 'import django, sys; \
 		print(f"tests: Django {django.get_version()} on Python {sys.version.split()[0]}")'
 	$(BIN)/python -m tests.pgserver -- $(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist worksteal $(PYTEST_ARGS)

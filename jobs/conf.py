@@ -42,6 +42,15 @@ DEFAULTS = {
     # queue (every slot busy with longer runs: another worker may start it sooner); 0: no
     # claiming ahead.
     "WORKER_PREFETCH_WAIT_SECONDS": 1.0,
+    # --- The database ---
+    # auto: find out at start-up whether connections go through a pool in transaction mode
+    # (PgBouncer), which cannot keep prepared statements or a LISTEN (jobs.engine.pooler);
+    # session: they do not (a direct connection, or a pool in session mode); transaction:
+    # they do.
+    "DATABASE_POOL_MODE": "auto",
+    # A direct connection (a libpq URL) for the workers' LISTEN when DATABASE_URL goes
+    # through a transaction pooler; empty: workers behind one poll (WORKER_POLL_SECONDS).
+    "DATABASE_LISTEN_URL": "",
     # --- Jobs and their runs ---
     # Bytes of what a handler logs (ctx.logger) kept with each execution; past it, a marker
     # says the log was cut. 0: keep none.

@@ -206,6 +206,11 @@ def _from_environment(defaults: dict) -> dict:
 _scheduler = _from_environment(jobs_conf.DEFAULTS)
 vars().update(_scheduler)
 vars().update(_from_environment(accounts_conf.DEFAULTS))
+if _scheduler["DATABASE_POOL_MODE"] not in ("auto", "session", "transaction"):
+    raise ImproperlyConfigured(
+        "DATABASE_POOL_MODE must be auto, session or transaction, "
+        f"not {_scheduler['DATABASE_POOL_MODE']!r}."
+    )
 
 # json: one object per line with the structured fields (job_id, execution_id, attempt,
 # worker, duration, request_id); text: readable lines for development.

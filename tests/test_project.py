@@ -112,19 +112,32 @@ def test_settings_refuse_any_database_but_postgresql_with_one_line(url, message)
     assert "Traceback" not in result.stderr
 
 
-def test_settings_refuse_a_prepare_threshold_that_is_not_a_number():
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        (
+            "DATABASE_PREPARE_THRESHOLD",
+            "often",
+            "DATABASE_PREPARE_THRESHOLD must be a whole number or none, not 'often'.",
+        ),
+        (
+            "DATABASE_POOL_MODE",
+            "statement",
+            "DATABASE_POOL_MODE must be auto, session or transaction, not 'statement'.",
+        ),
+    ],
+)
+def test_settings_refuse_a_bad_database_option_with_one_line(name, value, message):
     env = {
         "DJANGO_SETTINGS_MODULE": "scheduler_project.settings",
         "DEBUG": "1",
         "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
-        "DATABASE_PREPARE_THRESHOLD": "often",
+        name: value,
     }
     result = manage("check", env=env)
     assert result.returncode != 0
-    assert "DATABASE_PREPARE_THRESHOLD must be a whole number or none, not 'often'." in (
-        result.stderr
-    )
-    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert message in result.stderr
 
 
 @pytest.mark.django_db

@@ -14,7 +14,7 @@ from .claim import (
     outcomes_record_and_claim,
     recorded_with_claim,
 )
-from .connection import connect
+from .connection import NETWORK_TIMEOUTS, connect
 from .enqueue import jobs_copy, jobs_insert
 from .lease import (
     executions_release,
@@ -36,6 +36,7 @@ from .rows import ExecutionRow, JobRow
 from .run_logs import run_logs_append
 
 __all__ = [
+    "NETWORK_TIMEOUTS",
     "RATE_WAIT_MS",
     "Claim",
     "ExecutionRow",

@@ -2,12 +2,14 @@
 
 The worker does not share Django's connection: its statements run through psycopg
 directly, bound on the server and prepared (after `prepare_threshold` runs, from the
-database OPTIONS; None never prepares, as a pooler in transaction mode needs), in
-transactions it opens itself. The web keeps Django's connection.
+database OPTIONS; never behind a transaction pooler, pooler.py), in transactions it opens
+itself. The web keeps Django's connection.
 """
 
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections
+
+from . import pooler
 
 # Options Django passes to psycopg.connect for its own cursors and adapters: ours use
 # psycopg's defaults.
@@ -36,5 +38,7 @@ def connection_params(alias: str = DEFAULT_DB_ALIAS) -> dict:
 
 def connect(alias: str = DEFAULT_DB_ALIAS, **overrides) -> psycopg.Connection:
     """Open an autocommit connection of the worker's own to the database `alias` names."""
-    params = {**NETWORK_TIMEOUTS, **connection_params(alias), "autocommit": True, **overrides}
-    return psycopg.connect(**params)
+    params = {**NETWORK_TIMEOUTS, **connection_params(alias), "autocommit": True}
+    if pooler.transaction_pooled(alias):
+        params["prepare_threshold"] = None
+    return psycopg.connect(**{**params, **overrides})

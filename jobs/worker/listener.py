@@ -5,10 +5,33 @@ import threading
 
 import psycopg
 
-from ..engine import connect, wakeup
+from .. import conf
+from ..engine import NETWORK_TIMEOUTS, connect, pooler, wakeup
 from .retry import MAX_BACKOFF_SECONDS
 
 logger = logging.getLogger("jobs.worker")
+
+
+def listening(log_extra: dict) -> bool:
+    """Whether the worker should LISTEN: asked to (WORKER_LISTEN), and with somewhere a
+    LISTEN holds (not a transaction pooler, unless DATABASE_LISTEN_URL goes around it)."""
+    if not conf.WORKER_LISTEN:
+        return False
+    if conf.DATABASE_LISTEN_URL or not pooler.transaction_pooled():
+        return True
+    logger.info(
+        "Behind a transaction pooler: polling every %s s (DATABASE_LISTEN_URL, a direct "
+        "connection, would wake this worker at once)",
+        conf.WORKER_POLL_SECONDS,
+        extra=log_extra,
+    )
+    return False
+
+
+def listen_connection() -> psycopg.Connection:
+    if conf.DATABASE_LISTEN_URL:
+        return psycopg.connect(conf.DATABASE_LISTEN_URL, autocommit=True, **NETWORK_TIMEOUTS)
+    return connect()
 
 
 class Listener:
@@ -33,7 +56,7 @@ class Listener:
         delay = 0.5
         while not self.stopping.is_set():
             try:
-                with connect() as conn:
+                with listen_connection() as conn:
                     conn.execute(f"LISTEN {wakeup.CHANNEL}")
                     delay = 0.5
                     self.reconnected()

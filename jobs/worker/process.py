@@ -23,7 +23,7 @@ from . import run_log
 from .ahead import ClaimAhead
 from .execution_log import log_outcome, log_started
 from .lease import Lease
-from .listener import Listener
+from .listener import Listener, listening
 from .retry import TRANSIENT, retry_database
 from .slots import Running, Slots
 
@@ -106,7 +106,7 @@ class WorkerProcess:
             return 0  # stopped before the database ever answered
         self.slots.open()
         self.lease.fence.start()
-        if conf.WORKER_LISTEN:
+        if listening(self.log_extra):
             Listener(
                 heed=self._heed,
                 reconnected=self.refresh_due.set,

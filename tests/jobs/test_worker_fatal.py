@@ -22,7 +22,7 @@ def error_of(*statements: str) -> psycopg.Error:
 def test_a_prepared_statement_that_already_exists_is_named_a_pooler_problem():
     reason = fatal_reason(error_of("PREPARE _pg3_0 AS SELECT 1", "PREPARE _pg3_0 AS SELECT 2"))
     assert reason.startswith('prepared statement "_pg3_0" already exists (a transaction pooler')
-    assert "DATABASE_PREPARE_THRESHOLD=none" in reason and "migrate" not in reason
+    assert "DATABASE_POOL_MODE=transaction" in reason and "migrate" not in reason
     assert "\n" not in reason
 
 

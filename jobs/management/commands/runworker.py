@@ -20,7 +20,8 @@ MISSING_SCHEMA = ("42P01", "42703")
 POOLER_STATEMENTS = ("42P05", "26000")
 POOLER_HINT = (
     "a transaction pooler (PgBouncer?) that does not keep prepared statements: set "
-    "DATABASE_PREPARE_THRESHOLD=none, or give the worker a direct connection"
+    "DATABASE_POOL_MODE=transaction (or auto, the default), or give the worker a direct "
+    "connection"
 )
 
 logger = logging.getLogger("jobs.worker")
