@@ -45,6 +45,8 @@ run: $(STAMP)
 	case "$${ALLOW_REGISTRATION,,}" in 1|true|yes|on|y) echo "Registration is on for this local server" \
 	  "(POST /api/v1/auth/register); ALLOW_REGISTRATION=0 make run turns it off.";; esac; \
 	$(BIN)/python manage.py migrate --noinput -v 0 && \
+	{ [ -z "$${SCHEDULER_DATABASE_URL:-}" ] || \
+	  $(BIN)/python manage.py migrate --database scheduler --noinput -v 0; } && \
 	$(BIN)/python manage.py createadmin --url http://$(ADDR)/admin/ && \
 	$(BIN)/python manage.py ensure_cleanup_job && \
 	{ set -m; $(BIN)/python manage.py runworker & worker=$$!; set +m; \

@@ -11,7 +11,7 @@ from datetime import timedelta
 from django.contrib.auth import authenticate, get_user_model, password_validation
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, router, transaction
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, serializers, status, viewsets
@@ -160,7 +160,7 @@ class RegisterView(PublicView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         try:
-            with transaction.atomic():
+            with transaction.atomic(using=router.db_for_write(User)):
                 user = User.objects.create_user(
                     username=data["username"], email=data["email"], password=data["password"]
                 )

@@ -10,7 +10,7 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
-from django.db import models, transaction
+from django.db import models, router, transaction
 from django.utils import timezone
 
 from . import signals
@@ -57,7 +57,7 @@ class User(AbstractUser):
             super().save(*args, **kwargs)
             return
         # One transaction: the tokens go with the password that made them stale, or neither.
-        with transaction.atomic():
+        with transaction.atomic(using=router.db_for_write(User)):
             before = User.objects.filter(pk=self.pk).values("password", "is_active").first()
             super().save(*args, **kwargs)
             if before is None:
@@ -124,7 +124,7 @@ class ApiToken(models.Model):
     def issue(cls, *, user, name: str = "", expires_at=None) -> tuple["ApiToken", str]:
         """Create a token and return it with its secret, which is not stored."""
         secret = secrets.token_urlsafe(32)
-        with transaction.atomic():
+        with transaction.atomic(using=router.db_for_write(cls)):
             token = cls.objects.create(
                 user=user,
                 name=name,
@@ -147,7 +147,7 @@ class ApiToken(models.Model):
         racing revokes send token_revoked.
         """
         now = timezone.now()
-        with transaction.atomic():
+        with transaction.atomic(using=router.db_for_write(ApiToken)):
             updated = ApiToken.objects.filter(pk=self.pk, revoked_at__isnull=True).update(
                 revoked_at=now
             )

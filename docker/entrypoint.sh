@@ -74,6 +74,10 @@ worker)
     ;;
 migrate)
     wait_for_database
+    # With a scheduler database of its own, its tables are migrated there too.
+    if [ -n "${SCHEDULER_DATABASE_URL:-}" ]; then
+        "$PYTHON" manage.py migrate --database scheduler --noinput "$@" || exit
+    fi
     exec "$PYTHON" manage.py migrate --noinput "$@"
     ;;
 manage)

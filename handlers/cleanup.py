@@ -13,11 +13,10 @@ created by `manage.py ensure_cleanup_job`) cleans everything.
 
 from datetime import timedelta
 
-from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from jobs import conf
+from jobs import conf, database
 from jobs.states import FINISHED_EXECUTION_STATES, JobState, ScheduleType
 
 from .registry import register
@@ -126,7 +125,7 @@ def purge(
 
 def _delete_batch(queryset, model, batch_size: int) -> int:
     """Delete up to `batch_size` rows of `queryset` in one short transaction; return how many."""
-    with transaction.atomic():
+    with database.atomic():
         # Lock only the rows to delete (not the jobs joined for the owner filter), and skip
         # rows a worker or a request holds: they are left for the next run.
         ids = list(

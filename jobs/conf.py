@@ -28,6 +28,10 @@ DEFAULTS = {
     "WORKER_POLL_SECONDS": 1.0,
     # Seconds SIGTERM waits for running executions before releasing them to the queue.
     "WORKER_SHUTDOWN_GRACE_SECONDS": 30.0,
+    # Seconds a statement of a worker's own connections may run before PostgreSQL cancels it
+    # (the worker retries, as after any database error); 0: no limit. Not set behind a
+    # transaction pooler, where sessions are shared: set statement_timeout on the role there.
+    "WORKER_STATEMENT_TIMEOUT_SECONDS": 30.0,
     # PostgreSQL LISTEN/NOTIFY wake-ups; off means polling only (e.g. behind PgBouncer in
     # transaction pooling mode, which cannot hold a LISTEN).
     "WORKER_LISTEN": True,

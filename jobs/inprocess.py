@@ -8,9 +8,10 @@
                      unique_key=f"order-mail:{order.pk}")
 
 The job row is written on the caller's connection, in the caller's transaction: it exists
-only if that transaction commits, and workers are woken (NOTIFY) at the commit. With a
-`unique_key`, enqueueing is idempotent while a job with that key is active or paused: the
-existing job is returned instead of a second one, even when two transactions race (the
+only if that transaction commits, and workers are woken (NOTIFY) at the commit (unless the
+scheduler has a database of its own, SCHEDULER_DATABASE_URL: then it commits there at once).
+With a `unique_key`, enqueueing is idempotent while a job with that key is active or paused:
+the existing job is returned instead of a second one, even when two transactions race (the
 partial unique constraint decides, and the loser's insert is rolled back to a savepoint).
 With `debounce_seconds` as well, a burst of the same request runs once, after it settles:
 each enqueue replaces the pending job's payload and pushes its run back to that many
@@ -20,9 +21,10 @@ seconds from now, until its run has started.
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.utils import timezone
 
+from . import database
 from .exceptions import ValidationError
 from .models import DEFAULT_QUEUE, Job
 from .services import job_create, job_update, jobs_create_many
@@ -124,7 +126,7 @@ def enqueue_many(
 def _debounce(unique_key: str, fields: dict) -> Job | None:
     """Give the pending job of `unique_key` the new payload and run time, if its run has
     not started; return it (None when there is no such job to push back)."""
-    with transaction.atomic():
+    with database.atomic():
         job = (
             Job.objects.select_for_update()
             .filter(unique_key=unique_key, state__in=[JobState.ACTIVE, JobState.PAUSED])
@@ -194,7 +196,7 @@ def _create(*, owner, unique_key: str | None, fields: dict) -> Job:
         try:
             # A savepoint: a lost race rolls back this insert only, and the caller's
             # transaction goes on.
-            with transaction.atomic():
+            with database.atomic():
                 return job_create(owner=owner, unique_key=unique_key, **fields)
         except IntegrityError as exc:
             if not _is_unique_key_violation(exc):

@@ -20,13 +20,12 @@ from itertools import pairwise
 
 from croniter import croniter
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.db.models import IntegerField, Sum
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
-from . import conf
+from . import conf, database
 from .cron_syntax import croniter_form
 from .exceptions import NON_FIELD, QuotaExceeded
 from .models import Execution, Job
@@ -157,7 +156,7 @@ def check_active_jobs(owner, *, adding: int = 1) -> None:
     if not most or not applies_to(owner):
         return
     owner_id = getattr(owner, "pk", owner)
-    with connection.cursor() as cursor:
+    with database.cursor() as cursor:
         # Named as the engine names its advisory locks (jobs/engine/queries.sql).
         cursor.execute(
             "SELECT pg_advisory_xact_lock(hashtextextended('jobs_quota active ' || %s, 0))",

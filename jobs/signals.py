@@ -13,8 +13,9 @@ is logged and does not undo anything.
 
 import logging
 
-from django.db import transaction
 from django.dispatch import Signal
+
+from . import database
 
 logger = logging.getLogger("jobs.signals")
 
@@ -32,6 +33,6 @@ def send_now(signal: Signal, sender, **kwargs) -> None:
 
 
 def send_after_commit(signal: Signal, sender, **kwargs) -> None:
-    """Send `signal` once Django's current transaction commits (at once outside one)."""
+    """Send `signal` once the scheduler database's transaction commits (at once outside one)."""
     if signal.has_listeners(sender):
-        transaction.on_commit(lambda: send_now(signal, sender, **kwargs))
+        database.on_commit(lambda: send_now(signal, sender, **kwargs))

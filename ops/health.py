@@ -13,7 +13,8 @@ import logging
 import threading
 import time
 
-from django.db import DatabaseError, ProgrammingError, connection
+from django.conf import settings
+from django.db import DatabaseError, ProgrammingError, connections, router
 from django.db.migrations.loader import MigrationLoader
 
 from jobs import conf
@@ -40,20 +41,26 @@ def _expected_migrations() -> frozenset[tuple[str, str]]:
 
 
 def _pending_migrations() -> list[str]:
-    """Return the migrations not applied to the database (raises DatabaseError if down)."""
+    """Return the migrations not applied to the databases (raises DatabaseError if one is
+    down). Each database is asked for the apps the routers let migrate there: with a
+    scheduler database of its own (SCHEDULER_DATABASE_URL), the scheduler's apps there."""
     global _applied_seen_at
     seen = _applied_seen_at
-    with connection.cursor() as cursor:
-        if seen is not None and time.monotonic() - seen < MIGRATIONS_RECHECK:
-            cursor.execute("SELECT 1")
-            return []
-        try:
-            cursor.execute("SELECT app, name FROM django_migrations")
-        except ProgrammingError:
-            # No django_migrations table: a database nobody has migrated yet.
-            return sorted(f"{app}.{name}" for app, name in _expected_migrations())
-        applied = set(cursor.fetchall())
-    pending = sorted(f"{app}.{name}" for app, name in _expected_migrations() - applied)
+    pending = []
+    for alias in settings.DATABASES:
+        with connections[alias].cursor() as cursor:
+            if seen is not None and time.monotonic() - seen < MIGRATIONS_RECHECK:
+                cursor.execute("SELECT 1")
+                continue
+            expected = {m for m in _expected_migrations() if router.allow_migrate(alias, m[0])}
+            try:
+                cursor.execute("SELECT app, name FROM django_migrations")
+            except ProgrammingError:
+                # No django_migrations table: a database nobody has migrated yet.
+                applied = set()
+            else:
+                applied = set(cursor.fetchall())
+        pending += sorted(f"{app}.{name}" for app, name in expected - applied)
     if not pending:
         _applied_seen_at = time.monotonic()
     return pending

@@ -95,37 +95,50 @@ if not env.str("DATABASE_URL", default=""):
         "DATABASE_URL is not set: run `make run` (it starts the embedded PostgreSQL), or set "
         "DATABASE_URL=postgres://user:password@host:port/name."
     )
-try:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # an unknown scheme is refused below, in one line
-        DATABASES = {"default": env.db("DATABASE_URL")}
-except ValueError as exc:  # e.g. a port that is not a number
-    raise ImproperlyConfigured(f"DATABASE_URL is not a valid URL: {exc}") from None
-if DATABASES["default"].get("ENGINE") != "django.db.backends.postgresql":
-    _url = env.str("DATABASE_URL")
-    _what = f"a {_url.partition('://')[0]}:// URL" if "://" in _url else "not a URL"
-    raise ImproperlyConfigured(
-        f"DATABASE_URL is {_what}: this scheduler runs on PostgreSQL only "
-        "(postgres://user:password@host:port/name)."
-    )
-_options = DATABASES["default"].setdefault("OPTIONS", {})
-# A unix socket directory given as ?host=/dir (the embedded server's URL) is the HOST.
-if not DATABASES["default"]["HOST"] and "host" in _options:
-    DATABASES["default"]["HOST"] = _options.pop("host")
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-# Parameters bound by the server (Django's documented option), not quoted into the SQL by
-# the client: an enqueue's arrays are sent as they are, and psycopg prepares a statement
-# (the enqueue, the worker's claim and outcomes, the ORM's repeated queries) after
-# DATABASE_PREPARE_THRESHOLD runs on one connection. "none" never prepares, for a pool in
-# transaction mode that does not keep prepared statements (PgBouncer < 1.21).
-_options.setdefault("server_side_binding", True)
 _prepare = env.str("DATABASE_PREPARE_THRESHOLD", default="5").strip().lower()
 if _prepare not in ("", "none") and not _prepare.isdigit():
     raise ImproperlyConfigured(
         f"DATABASE_PREPARE_THRESHOLD must be a whole number or none, not {_prepare!r}."
     )
-_options.setdefault("prepare_threshold", int(_prepare) if _prepare.isdigit() else None)
+
+
+def _database(variable: str) -> dict:
+    """The PostgreSQL database the URL in `variable` names, with the project's options."""
+    url = env.str(variable)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an unknown scheme is refused below, in one line
+            database = env.db_url_config(url)
+    except ValueError as exc:  # e.g. a port that is not a number
+        raise ImproperlyConfigured(f"{variable} is not a valid URL: {exc}") from None
+    if database.get("ENGINE") != "django.db.backends.postgresql":
+        what = f"a {url.partition('://')[0]}:// URL" if "://" in url else "not a URL"
+        raise ImproperlyConfigured(
+            f"{variable} is {what}: this scheduler runs on PostgreSQL only "
+            "(postgres://user:password@host:port/name)."
+        )
+    options = database.setdefault("OPTIONS", {})
+    # A unix socket directory given as ?host=/dir (the embedded server's URL) is the HOST.
+    if not database["HOST"] and "host" in options:
+        database["HOST"] = options.pop("host")
+    database["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    database["CONN_HEALTH_CHECKS"] = True
+    # Parameters bound by the server (Django's documented option), not quoted into the SQL
+    # by the client: an enqueue's arrays are sent as they are, and psycopg prepares a
+    # statement (the enqueue, the worker's claim and outcomes, the ORM's repeated queries)
+    # after DATABASE_PREPARE_THRESHOLD runs on one connection; "none" never prepares. Never
+    # behind a transaction pooler either way (jobs.engine.pooler).
+    options.setdefault("server_side_binding", True)
+    options.setdefault("prepare_threshold", int(_prepare) if _prepare.isdigit() else None)
+    return database
+
+
+DATABASES = {"default": _database("DATABASE_URL")}
+# The scheduler's tables on a PostgreSQL of their own, the application's on DATABASE_URL
+# (scheduler_project.routers). An enqueue is then not part of the application's transaction.
+if env.str("SCHEDULER_DATABASE_URL", default=""):
+    DATABASES["scheduler"] = _database("SCHEDULER_DATABASE_URL")
+    DATABASE_ROUTERS = ["scheduler_project.routers.SchedulerRouter"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"

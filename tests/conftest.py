@@ -65,7 +65,11 @@ def scratch_database():
 class WorkerProcess:
     """A real `manage.py runworker` process, started against the test database."""
 
-    def __init__(self, *args: str, env: dict | None = None, url: str | None = None):
+    def __init__(
+        self, *args: str, env: dict | None = None, url: str | None = None, prefix: tuple = ()
+    ):
+        """`prefix`: a command the worker runs under (e.g. `ip netns exec NAME`), one that
+        execs it, so that the process started is the worker."""
         self.args = args
         full_env = {
             **os.environ,
@@ -80,7 +84,7 @@ class WorkerProcess:
         )
         self.log = open(self.logpath, "w+")  # noqa: SIM115 - closed in wait()/kill()
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "runworker", *args],
+            [*prefix, sys.executable, str(ROOT / "manage.py"), "runworker", *args],
             cwd=ROOT,
             env=full_env,
             stdout=self.log,

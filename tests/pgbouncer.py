@@ -28,9 +28,10 @@ def available() -> bool:
 
 
 class PgBouncer:
-    def __init__(self, server_port: int, *, pool_mode: str = "transaction"):
+    def __init__(self, server_port: int, *, pool_mode: str = "transaction", pool_size: int = 20):
         self.server_port = server_port
         self.pool_mode = pool_mode
+        self.pool_size = pool_size  # server connections per database and user (its default)
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="pgbouncer-"))
         self.logfile = self.root / "pgbouncer.log"
@@ -51,6 +52,7 @@ class PgBouncer:
             "auth_type = trust\n"
             f"auth_file = {self.root / 'users.txt'}\n"
             f"pool_mode = {self.pool_mode}\n"
+            f"default_pool_size = {self.pool_size}\n"
             f"logfile = {self.logfile}\n"
         )
         command = [BINARY, str(self.root / "pgbouncer.ini")]

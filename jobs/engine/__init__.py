@@ -14,7 +14,7 @@ from .claim import (
     outcomes_record_and_claim,
     recorded_with_claim,
 )
-from .connection import NETWORK_TIMEOUTS, connect
+from .connection import connect
 from .enqueue import jobs_copy, jobs_insert
 from .lease import (
     executions_release,
@@ -32,6 +32,7 @@ from .outcomes import (
     next_attempt_queue,
     outcomes_record,
 )
+from .params import NETWORK_TIMEOUTS
 from .rows import ExecutionRow, JobRow
 from .run_logs import run_logs_append
 

@@ -3,42 +3,31 @@
 The worker does not share Django's connection: its statements run through psycopg
 directly, bound on the server and prepared (after `prepare_threshold` runs, from the
 database OPTIONS; never behind a transaction pooler, pooler.py), in transactions it opens
-itself. The web keeps Django's connection.
+itself, each statement cancelled past WORKER_STATEMENT_TIMEOUT_SECONDS (and retried like any
+database error). The web keeps Django's connection.
 """
 
 import psycopg
-from django.db import DEFAULT_DB_ALIAS, connections
 
+from .. import conf, database
 from . import pooler
-
-# Options Django passes to psycopg.connect for its own cursors and adapters: ours use
-# psycopg's defaults.
-_DJANGO_ONLY = ("cursor_factory", "context")
-# A dead network noticed in seconds, not when the kernel gives up (minutes): TCP keepalives
-# on an idle connection (a LISTEN, a worker between claims) declare it dead after about
-# 5 + 2 x 3 s, a write unacknowledged for 10 s fails, and connecting gives up after 10 s.
-# libpq's own parameters, so they hold behind a pooler too; the database's OPTIONS win.
-NETWORK_TIMEOUTS = {
-    "connect_timeout": 10,
-    "keepalives": 1,
-    "keepalives_idle": 5,
-    "keepalives_interval": 2,
-    "keepalives_count": 3,
-    "tcp_user_timeout": 10_000,  # ms
-}
+from .params import NETWORK_TIMEOUTS, connection_params
 
 
-def connection_params(alias: str = DEFAULT_DB_ALIAS) -> dict:
-    """Return psycopg.connect keyword arguments for the database `alias` names."""
-    params = connections[alias].get_connection_params()
-    for name in _DJANGO_ONLY:
-        params.pop(name, None)
-    return params
-
-
-def connect(alias: str = DEFAULT_DB_ALIAS, **overrides) -> psycopg.Connection:
-    """Open an autocommit connection of the worker's own to the database `alias` names."""
+def connect(alias: str | None = None, **overrides) -> psycopg.Connection:
+    """Open an autocommit connection of the worker's own to the database `alias` names (the
+    scheduler's by default)."""
+    alias = alias or database.alias()
     params = {**NETWORK_TIMEOUTS, **connection_params(alias), "autocommit": True}
-    if pooler.transaction_pooled(alias):
+    pooled = pooler.transaction_pooled(alias)
+    if pooled:
         params["prepare_threshold"] = None
-    return psycopg.connect(**{**params, **overrides})
+    conn = psycopg.connect(**{**params, **overrides})
+    # Set on the session once, not as a startup option, which PgBouncer refuses in any
+    # mode; behind a transaction pooler the session is not ours to set (set it on the role).
+    if not pooled and conf.WORKER_STATEMENT_TIMEOUT_SECONDS:
+        timeout = f"{int(conf.WORKER_STATEMENT_TIMEOUT_SECONDS * 1000)}ms"
+        # A plain cursor: whatever cursor_factory the caller asked for is for its statements.
+        with psycopg.Cursor(conn) as cursor:
+            cursor.execute("SELECT set_config('statement_timeout', %s, false)", [timeout])
+    return conn

@@ -13,9 +13,8 @@ from operator import attrgetter
 from uuid import UUID
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DEFAULT_DB_ALIAS
 
-from .. import audit
+from .. import audit, database
 from ..models import Job
 from . import queries, wakeup
 
@@ -153,8 +152,9 @@ def _wake_ups(jobs: list[Job], runs: list[tuple[Job, datetime]]) -> list[str]:
 
 
 def _saved(jobs: list[Job], now: datetime) -> None:
+    written_to = database.alias()
     for job in jobs:
         job.created_at = job.updated_at = now
         # Saved: as the ORM leaves an instance it has written (Model._state, documented).
         job._state.adding = False
-        job._state.db = DEFAULT_DB_ALIAS
+        job._state.db = written_to

@@ -21,11 +21,11 @@ import logging
 import psycopg
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DEFAULT_DB_ALIAS
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
 
-from .. import conf
+from .. import conf, database
+from .params import NETWORK_TIMEOUTS, connection_params
 
 logger = logging.getLogger("jobs.engine")
 
@@ -34,9 +34,9 @@ MODES = ("auto", "session", "transaction")
 PROBE_ROUNDS = 3
 
 
-def transaction_pooled(alias: str = DEFAULT_DB_ALIAS) -> bool:
-    """Return True if connections to the database `alias` names go through a pool that hands
-    out server connections per transaction."""
+def transaction_pooled(alias: str | None = None) -> bool:
+    """Return True if connections to the database `alias` names (the scheduler's by
+    default) go through a pool that hands out server connections per transaction."""
     mode = conf.DATABASE_POOL_MODE
     if mode not in MODES:
         raise ImproperlyConfigured(
@@ -44,14 +44,11 @@ def transaction_pooled(alias: str = DEFAULT_DB_ALIAS) -> bool:
         )
     if mode != "auto":
         return mode == "transaction"
-    return _probed(alias)
+    return _probed(alias or database.alias())
 
 
 @functools.cache
 def _probed(alias: str) -> bool:
-    # Imported here: connection.py imports this module.
-    from .connection import NETWORK_TIMEOUTS, connection_params
-
     params = {
         **NETWORK_TIMEOUTS,
         **connection_params(alias),

@@ -10,8 +10,7 @@ The engine's statements (queries.sql) send `queued:` themselves; the web sends t
 through `send` (queries.sql: notify).
 """
 
-from django.db import connection
-
+from .. import database
 from . import queries
 
 CHANNEL = "jobs_scheduler"
@@ -33,7 +32,7 @@ def parse(text: str) -> tuple[str, str]:
 
 def send(kind: str, value) -> None:
     """Notify at the current transaction's commit (at once outside one; never on rollback)."""
-    with connection.cursor() as cursor:
+    with database.cursor() as cursor:
         queries.run(cursor, "notify", payload=payload(kind, value))
 
 

@@ -11,10 +11,9 @@ nothing the second time.
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db import transaction
 from django.utils import timezone
 
-from .. import audit, conf, quotas, schedules
+from .. import audit, conf, database, quotas, schedules
 from ..engine import wakeup
 from ..exceptions import ValidationError
 from ..models import Execution, Job
@@ -111,7 +110,7 @@ def job_backfill(*, job: Job, start: datetime, end: datetime) -> Backfill:
     if errors:
         raise ValidationError(errors)
     limit = conf.BACKFILL_MAX_OCCURRENCES
-    with transaction.atomic():
+    with database.atomic():
         # The job's row lock keeps a materialising worker and a second backfill of the
         # same job out until commit: the occurrences missing here are missing at the insert.
         lock_job(job, "backfill")

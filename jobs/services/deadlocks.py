@@ -10,8 +10,10 @@ from the rows as they are once the other transaction is done.
 import functools
 import logging
 
-from django.db import OperationalError, connection
+from django.db import OperationalError
 from django.db.models import Model
+
+from .. import database
 
 logger = logging.getLogger("jobs.services")
 
@@ -33,7 +35,7 @@ def retried_on_deadlock(func):
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         for attempt in range(1, ATTEMPTS + 1):
-            outermost = not connection.in_atomic_block
+            outermost = not database.connection().in_atomic_block
             try:
                 return func(*args, **kwargs)
             except OperationalError as exc:

@@ -1,9 +1,9 @@
 """The operations on executions: retry a dead or cancelled one, cancel a queued or running one."""
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError
 from django.utils import timezone
 
-from .. import audit, engine
+from .. import audit, database, engine
 from ..engine import wakeup
 from ..exceptions import InvalidTransition
 from ..models import Execution
@@ -19,7 +19,7 @@ def execution_retry(*, execution: Execution) -> Execution:
     """Queue a new attempt of a dead (or cancelled) execution's occurrence."""
     now = timezone.now()
     try:
-        with transaction.atomic():
+        with database.atomic():
             # Both states are read in the database, the job's under a row lock: see
             # lock_job. (Dead and cancelled are final, so the execution needs no lock.)
             retryable = EXECUTION_ACTIONS["retry"]
@@ -27,7 +27,7 @@ def execution_retry(*, execution: Execution) -> Execution:
                 execution.refresh_from_db(fields=["state"])
                 raise InvalidTransition(obj="execution", state=execution.state, action="retry")
             job = lock_job(execution.job, "retry", obj="execution of a job")
-            with connection.cursor() as cursor:
+            with database.cursor() as cursor:
                 retry_id = engine.next_attempt_queue(cursor, execution.pk, run_after=now, now=now)
             retry = Execution.objects.get(pk=retry_id)
             if job.state == JobState.FAILED:
@@ -44,7 +44,7 @@ def execution_retry(*, execution: Execution) -> Execution:
 def execution_cancel(*, execution: Execution) -> Execution:
     """Cancel a queued execution, or ask a running one to stop."""
     now = timezone.now()
-    with transaction.atomic():
+    with database.atomic():
         # Both moves are conditional UPDATEs: a worker claiming the row meanwhile wins.
         updated = Execution.objects.filter(pk=execution.pk, state__in=CANCEL_AT_ONCE).update(
             state=ExecutionState.CANCELLED, finished_at=now, error="Cancelled."

@@ -11,11 +11,10 @@ from contextlib import nullcontext
 from datetime import datetime
 from uuid import UUID, uuid4
 
-from django.db import connection, transaction
 from django.db.models import Case, F, Q, TextField, Value, When
 from django.utils import timezone
 
-from .. import audit, engine, quotas, schedules, signals, tracing
+from .. import audit, database, engine, quotas, schedules, signals, tracing
 from ..engine import wakeup
 from ..exceptions import InvalidTransition, ValidationError
 from ..models import SCHEDULE_FIELDS, Execution, Job
@@ -54,7 +53,7 @@ def _first_run_at(job: Job, *, now: datetime) -> datetime | None:
 def _queue_if_due(job: Job, *, now: datetime) -> None:
     """Materialise a saved `job` straight away when it is already due (no worker round trip)."""
     if job.state == JobState.ACTIVE and job.next_run_at and job.next_run_at <= now:
-        with connection.cursor() as cursor:
+        with database.cursor() as cursor:
             engine.job_queue_due(cursor, job, now=now)
 
 
@@ -82,7 +81,7 @@ def job_create(*, owner=None, unique_key: str | None = None, **fields) -> Job:
     changes = audit.diff({}, audit.snapshot(job, AUDITED_FIELDS))
     with _counting(owner):
         _check_counts(owner, [fields["payload"]], handler=fields["handler"])
-        with connection.cursor() as cursor:
+        with database.cursor() as cursor:
             engine.jobs_insert(cursor, [job], runs, now=now, changes=changes)
     return job
 
@@ -90,7 +89,7 @@ def job_create(*, owner=None, unique_key: str | None = None, **fields) -> Job:
 def _counting(owner):
     """The transaction a quota's count and the insert it allows share; none for owners
     without quotas (the scheduler's, staff), whose enqueue stays one statement."""
-    return transaction.atomic() if quotas.applies_to(owner) else nullcontext()
+    return database.atomic() if quotas.applies_to(owner) else nullcontext()
 
 
 def _check_counts(owner, payloads: list[dict], *, handler: str) -> None:
@@ -164,9 +163,9 @@ def jobs_create_many(
     runs_at = engine.occurrences_due(template, now=now) if due else []
     ids = [uuid4() for _ in payloads]
     changes = {"handler": [None, handler], "count": [None, len(ids)]}
-    with transaction.atomic():
+    with database.atomic():
         _check_counts(owner, payloads, handler=handler)
-        with connection.cursor() as cursor:
+        with database.cursor() as cursor:
             engine.jobs_copy(
                 cursor, template, ids, texts, runs_at=runs_at, now=now, changes=changes
             )
@@ -182,7 +181,7 @@ def job_update(*, job: Job, **changes) -> Job:
 def _job_update(job: Job, changes: dict, *, action: str) -> Job:
     _defaults(changes)  # refuses unknown fields
     now = timezone.now()
-    with transaction.atomic():
+    with database.atomic():
         # Edit the row as it is now, locked until commit, and write only what this edit
         # changes: concurrent edits wait for each other and none undoes another's fields.
         lock_job(job, action)
@@ -289,7 +288,7 @@ def transition_job(job: Job, target: str, *, action: str, **extra) -> Job:
 
 
 def _transition_audited(job: Job, target: str, *, action: str, **extra) -> Job:
-    with transaction.atomic():
+    with database.atomic():
         before = job.state
         transition_job(job, target, action=action, **extra)
         _audit(job, action, {"state": [before, target]})
@@ -306,7 +305,7 @@ def job_resume(*, job: Job) -> Job:
     """Make a paused job active again, from its next occurrence after now."""
     # No check here: the conditional UPDATE in _transition_job is the one that counts.
     now = timezone.now()
-    with transaction.atomic():
+    with database.atomic():
         job.refresh_from_db()
         pending = (
             job.schedule_type == ScheduleType.ONCE
@@ -326,7 +325,7 @@ def job_resume(*, job: Job) -> Job:
 def job_cancel(*, job: Job) -> Job:
     """Stop `job` for good: queued runs are cancelled, running ones asked to stop."""
     now = timezone.now()
-    with transaction.atomic():
+    with database.atomic():
         _transition_audited(job, JobState.CANCELLED, action="cancel", next_run_at=None)
         # One UPDATE for both kinds: a row a worker claims or releases meanwhile is
         # re-read once that commits, so it is cancelled or asked to stop, never missed.
@@ -350,7 +349,7 @@ def job_cancel(*, job: Job) -> Job:
 def job_trigger(*, job: Job) -> Execution:
     """Queue a run of `job` now, leaving its schedule as it is."""
     now = timezone.now()
-    with transaction.atomic():
+    with database.atomic():
         # A conditional UPDATE checks the state in the database and holds the row until
         # commit: a cancel that committed first refuses this trigger, a later one waits and
         # then cancels the run queued here.
@@ -375,7 +374,7 @@ def job_trigger(*, job: Job) -> Execution:
 
 def job_delete(*, job: Job) -> None:
     """Delete `job` and its history; a running attempt finishes but its outcome is dropped."""
-    with transaction.atomic():
+    with database.atomic():
         _audit(job, "delete", audit.diff(audit.snapshot(job, AUDITED_FIELDS), {}))
         # The steps waiting on this one would wait for ever: they are cancelled first (a
         # finished step's have been released or cancelled already).

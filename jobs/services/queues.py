@@ -6,10 +6,9 @@ commit, and every claim that starts after it sees it: once a pause commits, noth
 queue starts. A queue any job names can be configured; its row is made on first use.
 """
 
-from django.db import connection, transaction
 from django.utils import timezone
 
-from .. import audit
+from .. import audit, database
 from ..engine import queries, wakeup
 from ..exceptions import ValidationError
 from ..models import INT_MAX, Execution, Job, Queue
@@ -34,7 +33,7 @@ def queue_exists(name: str) -> bool:
 def _locked(name: str) -> Queue:
     if not queue_exists(name):
         raise QueueNotFound(name)
-    with connection.cursor() as cursor:
+    with database.cursor() as cursor:
         queries.run(cursor, "lock_queue", name=name)  # waits for the claims under way
     now = timezone.now()
     Queue.objects.get_or_create(name=name, defaults={"created_at": now, "updated_at": now})
@@ -66,7 +65,7 @@ def queue_update(*, name: str, **changes) -> Queue:
     errors = limits_errors(changes)
     if errors:
         raise ValidationError(errors)
-    with transaction.atomic():
+    with database.atomic():
         queue = _locked(name)
         before = {field: getattr(queue, field) for field in changes}
         for field, value in changes.items():
@@ -81,7 +80,7 @@ def queue_update(*, name: str, **changes) -> Queue:
 
 
 def _set_paused(name: str, paused: bool, action: str) -> Queue:
-    with transaction.atomic():
+    with database.atomic():
         queue = _locked(name)
         if queue.paused != paused:
             queue.paused = paused

@@ -9,10 +9,9 @@ until the engine releases them (jobs.engine.workflows).
 import uuid
 from collections import defaultdict
 
-from django.db import connection, transaction
 from django.utils import timezone
 
-from .. import audit, conf, engine, quotas, tracing
+from .. import audit, conf, database, engine, quotas, tracing
 from ..exceptions import InvalidTransition, ValidationError
 from ..models import Job, Workflow, WorkflowDependency, WorkflowStep
 from ..models.workflows import OnFailure, WorkflowState
@@ -70,7 +69,7 @@ def workflow_create(*, owner=None, name: str, steps: list[dict]) -> Workflow:
         spec["job"] = job
         jobs.append(job)
     workflow = Workflow(owner=owner, name=name.strip(), created_at=now)
-    with transaction.atomic():
+    with database.atomic():
         for spec in specs:
             if spec["name"] in adopted:
                 _adopt(spec, waits=bool(spec["depends_on"]))
@@ -82,7 +81,7 @@ def workflow_create(*, owner=None, name: str, steps: list[dict]) -> Workflow:
             for handler, payloads in by_handler.items():
                 quotas.check_emails(owner, handler=handler, payloads=payloads)
         workflow.save(force_insert=True)
-        with connection.cursor() as cursor:
+        with database.cursor() as cursor:
             engine.jobs_insert(cursor, jobs, runs, now=now, changes=None)
         made = WorkflowStep.objects.bulk_create(
             WorkflowStep(
@@ -303,7 +302,7 @@ def workflow_cancel(*, workflow: Workflow) -> Workflow:
     """Cancel the steps of `workflow` that have not finished (running ones are asked to
     stop); 409 when none is left to cancel."""
     now = timezone.now()
-    with transaction.atomic():
+    with database.atomic():
         locked = steps_cancel(
             workflow_step__workflow=workflow, now=now, error="Workflow cancelled."
         )

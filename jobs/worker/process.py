@@ -13,7 +13,7 @@ import threading
 import time
 from datetime import timedelta
 
-from django.db import connection
+from django.db import connections
 from django.utils import timezone
 
 from .. import conf, engine
@@ -88,8 +88,8 @@ class WorkerProcess:
         if self._db is not None:
             self._db.close()
             self._db = None
-        # Django's connection too (signals load rows through it): reconnect on next use.
-        connection.close()
+        # Django's connections too (signals load rows through them): reconnect on next use.
+        connections.close_all()
 
     def _retry(self, step, **kwargs):
         return retry_database(

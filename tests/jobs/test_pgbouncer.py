@@ -83,15 +83,21 @@ def post_job(base: str, token: str, number: int) -> int:
 
 
 @pytest.fixture
-def pooled_database():
-    """A server of the test's own, a database on it, and PgBouncer in front in transaction
-    mode; yields (the direct URL, the pooled URL)."""
-    with ThrowawayPostgres() as server:
-        with psycopg.connect(server.url, autocommit=True) as conn:
+def server():
+    """A server of the test's own with an empty database `scheduler` on it."""
+    with ThrowawayPostgres() as made:
+        with psycopg.connect(made.url, autocommit=True) as conn:
             conn.execute("CREATE DATABASE scheduler")
-        direct = server.url.rsplit("/", 1)[0] + "/scheduler"
-        with pgbouncer.PgBouncer(server.port) as bouncer:
-            yield direct, bouncer.url("scheduler")
+        yield made
+
+
+@pytest.fixture
+def pooled_database(server):
+    """PgBouncer in front of `server` in transaction mode, with its default pool; yields
+    (the direct URL, the pooled URL)."""
+    direct = server.url.rsplit("/", 1)[0] + "/scheduler"
+    with pgbouncer.PgBouncer(server.port) as bouncer:
+        yield direct, bouncer.url("scheduler")
 
 
 @pytest.fixture
@@ -175,20 +181,22 @@ def test_web_and_three_workers_behind_pgbouncer_run_2000_api_jobs_exactly_once(
     print(f"{JOBS} jobs through PgBouncer: posted and run in {elapsed:.1f} s")
 
 
-def test_told_there_is_no_pooler_workers_meet_its_error_and_name_it(pooled_database, start_worker):
-    """The same pool with the detection overruled (DATABASE_POOL_MODE=session): the worker
-    prepares its statements, meets another client's, and stops naming the pooler. What the
-    detection spares a deployment."""
-    _, pooled = pooled_database
-    manage(pooled, "migrate", "--noinput", "--run-syncdb")
-    manage(pooled, "shell", "-c", CREATE_JOBS)
-    env = {**ENV, "DATABASE_POOL_MODE": "session"}
-    workers = [start_worker("--concurrency", "4", url=pooled, env=env) for _ in range(3)]
-    wait_for(
-        lambda: any(worker.proc.poll() is not None for worker in workers),
-        timeout=60,
-        message="a worker to stop",
-    )
+def test_told_there_is_no_pooler_workers_meet_its_error_and_name_it(server, start_worker):
+    """A pool with the detection overruled (DATABASE_POOL_MODE=session): each worker
+    prepares its claim on the server it borrows, the second meets the first's, and stops
+    naming the pooler. What the detection spares a deployment. One server connection for
+    all clients makes the meeting certain; a larger pool makes it a matter of time."""
+    with pgbouncer.PgBouncer(server.port, pool_size=1) as bouncer:
+        pooled = bouncer.url("scheduler")
+        manage(pooled, "migrate", "--noinput", "--run-syncdb")
+        manage(pooled, "shell", "-c", CREATE_JOBS)
+        env = {**ENV, "DATABASE_POOL_MODE": "session"}
+        workers = [start_worker("--concurrency", "4", url=pooled, env=env) for _ in range(3)]
+        wait_for(
+            lambda: any(worker.proc.poll() is not None for worker in workers),
+            timeout=60,
+            message="a worker to stop",
+        )
     stopped = next(worker for worker in workers if worker.proc.poll() is not None)
     assert stopped.proc.returncode != 0
     assert "pooler" in stopped.output() and "DATABASE_POOL_MODE=transaction" in stopped.output()
@@ -213,3 +221,19 @@ def test_a_worker_behind_the_pool_listens_on_database_listen_url(pooled_database
         ).fetchone()[0]
     assert waited < 2  # the poll is 30 s away
     assert "polling" not in worker.output()
+
+
+def test_through_a_session_pool_workers_keep_prepared_statements_and_listen(server, start_worker):
+    """A pool in session mode is no transaction pooler: found so, the worker listens and
+    prepares as on a direct connection, and its session settings hold."""
+    with pgbouncer.PgBouncer(server.port, pool_mode="session") as bouncer:
+        pooled = bouncer.url("scheduler")
+        manage(pooled, "migrate", "--noinput", "--run-syncdb")
+        worker = start_worker("--concurrency", "2", url=pooled, env=ENV)
+        manage(pooled, "shell", "-c", CREATE_JOBS)
+        with psycopg.connect(server.url.rsplit("/", 1)[0] + "/scheduler") as conn:
+            sql = "SELECT count(*) FROM jobs_execution WHERE state = 'succeeded'"
+            wait_for(lambda: conn.execute(sql).fetchone()[0] == 2000, timeout=120, message="all")
+        output = worker.output()
+        assert "transaction pooler" not in output and "Behind a transaction pooler" not in output
+        assert worker.proc.poll() is None

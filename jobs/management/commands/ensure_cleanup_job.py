@@ -1,9 +1,8 @@
 """`manage.py ensure_cleanup_job`: make sure the recurring cleanup job exists (idempotent)."""
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
-from jobs import conf
+from jobs import conf, database
 from jobs.exceptions import ValidationError
 from jobs.inprocess import schedule
 from jobs.models import Job
@@ -37,7 +36,7 @@ class Command(BaseCommand):
     def handle(self, *args, cron, retention_days, update, **options):
         payload = {} if retention_days is None else {"retention_days": retention_days}
         try:
-            with transaction.atomic():
+            with database.atomic():
                 existing = Job.objects.filter(
                     unique_key=CLEANUP_JOB_KEY, state__in=[JobState.ACTIVE, JobState.PAUSED]
                 ).first()

@@ -1,0 +1,81 @@
+"""The worker's own connections: what they are opened with, and a statement that outlives
+WORKER_STATEMENT_TIMEOUT_SECONDS cancelled and retried."""
+
+import psycopg
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from jobs import engine, services
+from jobs.engine import pooler
+from jobs.models import Execution
+from jobs.services.queues import queue_update
+from jobs.states import ExecutionState
+from tests.conftest import wait_for
+
+
+@pytest.mark.django_db
+def test_a_direct_connection_is_not_pooled_and_its_statements_are_timed():
+    assert pooler.transaction_pooled() is False
+    with engine.connect() as conn:
+        assert conn.execute("SHOW statement_timeout").fetchone()[0] == "30s"
+        assert conn.prepare_threshold == 5
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            conn.execute("SET statement_timeout = 100")
+            conn.execute("SELECT pg_sleep(1)")
+
+
+@pytest.mark.django_db(transaction=True)  # Django's connection is closed and reopened
+def test_told_it_is_pooled_nothing_is_prepared_and_the_shared_session_is_left_alone(settings):
+    settings.DATABASE_POOL_MODE = "transaction"
+    assert pooler.transaction_pooled() is True
+    with engine.connect() as conn:
+        assert conn.prepare_threshold is None
+        assert conn.execute("SHOW statement_timeout").fetchone()[0] == "0"
+    # Django's own connections as well, from their next connect on.
+    connection.close()
+    connection.ensure_connection()
+    assert connection.connection.prepare_threshold is None
+    settings.DATABASE_POOL_MODE = "session"
+    connection.close()
+    connection.ensure_connection()
+    assert connection.connection.prepare_threshold == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_held_past_the_statement_timeout_is_cancelled_and_retried(start_worker):
+    job = services.job_create(
+        owner=None,
+        name="behind a lock",
+        handler="probe",
+        payload={"mode": "succeed"},
+        schedule_type="once",
+        run_at=timezone.now(),
+        queue="held",
+    )
+    queue_update(name="held", concurrency_limit=1)
+    # The claim of a limited queue takes this lock: held here, the claim waits on it.
+    with connection.cursor() as cursor, psycopg.connect(_url(), autocommit=False) as holder:
+        holder.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('jobs_queue claim ' || 'held', 0))"
+        )
+        worker = start_worker("--queues", "held", env={"WORKER_STATEMENT_TIMEOUT_SECONDS": "1"})
+        wait_for(
+            lambda: "canceling statement due to statement timeout" in worker.output(),
+            timeout=20,
+            message="the claim to be cancelled at its timeout",
+        )
+        holder.rollback()  # the lock goes
+        cursor.execute("SELECT 1")
+    wait_for(
+        lambda: Execution.objects.filter(job=job, state=ExecutionState.SUCCEEDED).exists(),
+        message="the job to run once the lock is gone",
+    )
+    assert worker.proc.poll() is None
+    assert "Database unavailable, retrying" in worker.output()
+
+
+def _url() -> str:
+    from tests.conftest import database_url
+
+    return database_url()
