@@ -16,6 +16,7 @@ from . import (
     cron,
     enqueue,
     flow,
+    history,
     latency,
     memory,
     peers_bench,
@@ -40,6 +41,7 @@ BENCHMARKS = {
     "memory": memory.run,
     "run_log": run_log.run,
     "connections": connections.run,
+    "history": history.run,
 }
 
 

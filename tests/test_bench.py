@@ -37,6 +37,7 @@ def run_bench(name: str, **env: str) -> subprocess.CompletedProcess:
         "memory",
         "run_log",
         "connections",
+        "history",
     ],
 )
 def test_benchmark_runs_in_smoke_size_and_prints_its_figures(name):
