@@ -30,9 +30,10 @@ remember_role() {
 # Exits 0 when the database answers, 3 when it does not (printing why on one line); any
 # other failure (bad settings, a missing module) is not worth waiting for.
 DB_CHECK='import sys
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connections
 try:
-    connection.ensure_connection()
+    for connection in connections.all():  # the scheduler database of its own too
+        connection.ensure_connection()
 except DatabaseError as exc:
     print(" ".join(str(exc).split()) or type(exc).__name__, file=sys.stderr)
     sys.exit(3)'

@@ -12,20 +12,25 @@ from .models import Job
 
 
 def alias() -> str:
+    """The alias of the scheduler's database."""
     return router.db_for_write(Job)
 
 
 def connection():
+    """Django's connection to it."""
     return connections[alias()]
 
 
 def cursor():
+    """A cursor on Django's connection to it."""
     return connection().cursor()
 
 
 def atomic():
+    """A transaction (or savepoint) on it."""
     return transaction.atomic(using=alias())
 
 
 def on_commit(callback) -> None:
+    """Call `callback` once its current transaction commits (at once outside one)."""
     transaction.on_commit(callback, using=alias())

@@ -12,7 +12,8 @@
 
 A step's handler reads the results of the steps before it from `ctx.dependency_results`
 (by step name). Rows are written on the caller's connection: the workflow exists only if
-the caller's transaction commits.
+the caller's transaction commits (with a scheduler database of its own,
+SCHEDULER_DATABASE_URL, they commit there at once).
 """
 
 from itertools import pairwise

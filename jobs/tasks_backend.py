@@ -3,7 +3,8 @@
     TASKS = {"default": {"BACKEND": "jobs.tasks_backend.SchedulerBackend"}}
 
 `my_task.enqueue(...)` writes a one-time job of the internal `django_task` handler in the
-caller's transaction (so a rollback leaves nothing to run), `runworker` runs it, and
+caller's transaction (so a rollback leaves nothing to run; with a scheduler database of its
+own, SCHEDULER_DATABASE_URL, it commits there at once), `runworker` runs it, and
 `my_task.get_result(result.id)` / `result.refresh()` read its state, return value and errors
 back from the job's executions. The result id is the job's id.
 

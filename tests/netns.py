@@ -37,12 +37,12 @@ def ip(*args: str) -> None:
 class Namespace:
     def __init__(self):
         # Names and a /30 of this process's own: tests in parallel processes do not meet.
-        tag = os.getpid() % 0xFFFF
+        # 16,384 /30s in 10.231.0.0/16, one per process id modulo that.
+        tag = os.getpid() % 16384
         self.name = f"jobs-ns-{tag}"
         self.host_end, self.inner_end = f"jh{tag}", f"jn{tag}"
-        subnet = f"10.231.{tag % 256}.{(tag // 256) % 64 * 4}"
-        base = subnet.rsplit(".", 1)[0]
-        last = int(subnet.rsplit(".", 1)[1])
+        base = f"10.231.{tag // 64}"
+        last = tag % 64 * 4
         self.host_address = f"{base}.{last + 1}"
         self.inner_address = f"{base}.{last + 2}"
         self.prefix = ("ip", "netns", "exec", self.name)

@@ -28,6 +28,10 @@ def connect(alias: str | None = None, **overrides) -> psycopg.Connection:
     if not pooled and conf.WORKER_STATEMENT_TIMEOUT_SECONDS:
         timeout = f"{int(conf.WORKER_STATEMENT_TIMEOUT_SECONDS * 1000)}ms"
         # A plain cursor: whatever cursor_factory the caller asked for is for its statements.
-        with psycopg.Cursor(conn) as cursor:
-            cursor.execute("SELECT set_config('statement_timeout', %s, false)", [timeout])
+        try:
+            with psycopg.Cursor(conn) as cursor:
+                cursor.execute("SELECT set_config('statement_timeout', %s, false)", [timeout])
+        except psycopg.Error:
+            conn.close()
+            raise
     return conn

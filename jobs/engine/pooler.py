@@ -89,5 +89,14 @@ def _no_prepared_statements_through_a_pool(sender, connection, **kwargs):
     # alias of the settings' and prepares nothing.
     if connection.alias not in settings.DATABASES:
         return
-    if connection.vendor == "postgresql" and transaction_pooled(connection.alias):
+    if connection.vendor != "postgresql":
+        return
+    try:
+        pooled = transaction_pooled(connection.alias)
+    except psycopg.Error as exc:
+        # The probe could not connect (a full pool?): this connection prepares nothing, the
+        # safe choice either way, and the next one asks again.
+        logger.warning("Could not tell whether %r is pooled: %s", connection.alias, exc)
+        pooled = True
+    if pooled:
         connection.connection.prepare_threshold = None

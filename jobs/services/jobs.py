@@ -2,9 +2,10 @@
 
 The API, the admin, the command line and in-process code all call these; no rule about what
 may change lives anywhere else. A forbidden change raises InvalidTransition, bad fields raise
-ValidationError with field -> messages. Writes go through the ORM on Django's connection (so
-they join the caller's transaction), except creation, which is the engine's enqueue
-statement.
+ValidationError with field -> messages. Writes go through the ORM on Django's connection to
+the scheduler's database (so they join the caller's transaction there: the application's
+own, unless SCHEDULER_DATABASE_URL gives the scheduler a database of its own), except
+creation, which is the engine's enqueue statement.
 """
 
 from contextlib import nullcontext

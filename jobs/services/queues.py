@@ -3,7 +3,9 @@
 Each takes the queue's lock exclusively first. Claims hold it shared while they claim
 (queries.sql: claim_guard, lock_queue), so the change waits for the claims under way to
 commit, and every claim that starts after it sees it: once a pause commits, nothing of the
-queue starts. A queue any job names can be configured; its row is made on first use.
+queue is claimed. What a worker claimed ahead before it goes back as the worker hears the
+pause (jobs.worker.ahead). A queue any job names can be configured; its row is made on
+first use.
 """
 
 from django.utils import timezone

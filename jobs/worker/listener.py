@@ -4,6 +4,7 @@ import logging
 import threading
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from .. import conf
 from ..engine import NETWORK_TIMEOUTS, connect, pooler, wakeup
@@ -29,8 +30,11 @@ def listening(log_extra: dict) -> bool:
 
 
 def listen_connection() -> psycopg.Connection:
+    """The LISTEN's connection: DATABASE_LISTEN_URL (its own timeouts win), else the
+    worker's kind."""
     if conf.DATABASE_LISTEN_URL:
-        return psycopg.connect(conf.DATABASE_LISTEN_URL, autocommit=True, **NETWORK_TIMEOUTS)
+        params = {**NETWORK_TIMEOUTS, **conninfo_to_dict(conf.DATABASE_LISTEN_URL)}
+        return psycopg.connect(**params, autocommit=True)
     return connect()
 
 

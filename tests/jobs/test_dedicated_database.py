@@ -22,6 +22,31 @@ with transaction.atomic():  # the application's transaction, on its own database
     for number in range({JOBS}):
         enqueue("probe", {{"mode": "succeed", "value": number}})
 """
+# The trade-off the README states, and the services (each in its transaction, its locks and
+# its on_commit hooks on the scheduler's database) through the router.
+SERVICES = """
+from datetime import timedelta
+from django.db import transaction
+from jobs import enqueue, services
+from jobs.models import Execution, Job
+from jobs.services.queues import queue_pause, queue_resume
+try:
+    with transaction.atomic():  # the application's transaction, rolled back
+        later = enqueue("probe", {"mode": "succeed"}, run_at=timedelta(hours=1))
+        raise RuntimeError("the application's writes fail")
+except RuntimeError:
+    pass
+print("kept", Job.objects.filter(pk=later.pk).exists())
+queue_pause(name="default")
+queue_resume(name="default")
+services.job_pause(job=later)
+services.job_cancel(job=Job.objects.get(pk=later.pk))
+print("cancelled", Job.objects.get(pk=later.pk).state)
+done = Execution.objects.filter(state="succeeded").first()
+done.state = "dead"
+done.save(update_fields=["state"])
+print("retried", services.execution_retry(execution=done).state)
+"""
 READY = """
 from ops.health import readiness
 print(readiness()[0])
@@ -83,5 +108,9 @@ def test_jobs_run_from_a_scheduler_database_of_their_own(two_databases, start_wo
     assert "runlog_runlog" in on_app and "runlog_runlog" not in on_scheduler
     scheduler_tables = {"jobs_job", "jobs_execution", "jobs_worker", "accounts_user"}
     assert scheduler_tables <= on_scheduler and not scheduler_tables & on_app
+    # An enqueue commits on the scheduler's database whatever the application's transaction
+    # does; the services run there.
+    out = manage(env, "shell", "-c", SERVICES).split()
+    assert out[-6:] == ["kept", "True", "cancelled", "cancelled", "retried", "queued"], out
     # Readiness asks each database for its own migrations.
     assert manage(env, "shell", "-c", READY).split()[-1] == "True"

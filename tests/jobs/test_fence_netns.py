@@ -10,16 +10,14 @@ from tests import netns
 from tests.partition import cut_and_heal
 from tests.relay import Link
 
-USABLE, WHY_NOT = netns.available()
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.slow,
-    pytest.mark.skipif(not USABLE, reason=f"no network namespace: {WHY_NOT}"),
-]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 @pytest.fixture
 def namespace():
+    usable, why_not = netns.available()
+    if not usable:
+        pytest.skip(f"no network namespace: {why_not}")
     with netns.Namespace() as made:
         yield made
 

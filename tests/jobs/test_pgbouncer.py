@@ -224,8 +224,9 @@ def test_a_worker_behind_the_pool_listens_on_database_listen_url(pooled_database
 
 
 def test_through_a_session_pool_workers_keep_prepared_statements_and_listen(server, start_worker):
-    """A pool in session mode is no transaction pooler: found so, the worker listens and
-    prepares as on a direct connection, and its session settings hold."""
+    """A pool in session mode is no transaction pooler: found so, the worker runs as on a
+    direct connection (it listens, prepares, sets its statement timeout) and none of it is
+    refused."""
     with pgbouncer.PgBouncer(server.port, pool_mode="session") as bouncer:
         pooled = bouncer.url("scheduler")
         manage(pooled, "migrate", "--noinput", "--run-syncdb")
@@ -234,6 +235,10 @@ def test_through_a_session_pool_workers_keep_prepared_statements_and_listen(serv
         with psycopg.connect(server.url.rsplit("/", 1)[0] + "/scheduler") as conn:
             sql = "SELECT count(*) FROM jobs_execution WHERE state = 'succeeded'"
             wait_for(lambda: conn.execute(sql).fetchone()[0] == 2000, timeout=120, message="all")
+            listening = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN jobs_scheduler'"
+            ).fetchone()[0]
+        assert listening == 1  # its LISTEN, on a server connection of its session
         output = worker.output()
-        assert "transaction pooler" not in output and "Behind a transaction pooler" not in output
+        assert "transaction pooler" not in output and "Database unavailable" not in output
         assert worker.proc.poll() is None

@@ -5,9 +5,9 @@ import logging
 import psycopg
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.db import OperationalError, ProgrammingError
+from django.db import DEFAULT_DB_ALIAS, OperationalError, ProgrammingError
 
-from jobs import conf
+from jobs import conf, database
 from jobs.worker import WorkerProcess
 from jobs.worker.fence import FENCE_SHARE
 
@@ -27,6 +27,12 @@ POOLER_HINT = (
 logger = logging.getLogger("jobs.worker")
 
 
+def migrate_command() -> str:
+    """How to migrate the scheduler's tables: on their own database when they have one."""
+    alias = database.alias()
+    return "manage.py migrate" + ("" if alias == DEFAULT_DB_ALIAS else f" --database {alias}")
+
+
 def fatal_reason(exc: Exception) -> str:
     """One line for a database error that stops the worker, naming its likely cause."""
     first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -36,17 +42,17 @@ def fatal_reason(exc: Exception) -> str:
         return f"{first_line} ({POOLER_HINT})"
     if state in MISSING_SCHEMA:
         return (
-            f"{first_line} (is the database migrated? run: manage.py migrate; if it is, "
+            f"{first_line} (is the database migrated? run: {migrate_command()}; if it is, "
             f"{POOLER_HINT})"
         )
     return first_line
 
 
 def unapplied_migrations() -> bool:
-    """Return True if migrations are missing; False also when the database cannot be asked
-    (the worker then waits for it like for any outage)."""
+    """Return True if migrations are missing on the scheduler's database; False also when it
+    cannot be asked (the worker then waits for it like for any outage)."""
     try:
-        call_command("migrate", check_unapplied=True, verbosity=0)
+        call_command("migrate", database=database.alias(), check_unapplied=True, verbosity=0)
     except SystemExit as stop:  # migrate --check exits 1 when migrations are unapplied
         return bool(stop.code)
     except OperationalError:
@@ -120,7 +126,7 @@ class Command(BaseCommand):
             prefetch=prefetch,
         )
         if unapplied_migrations():
-            raise CommandError("The database is not migrated: run manage.py migrate first.")
+            raise CommandError(f"The database is not migrated: run {migrate_command()} first.")
         try:
             code = worker.run()
         except (ProgrammingError, psycopg.ProgrammingError) as exc:
