@@ -7,7 +7,9 @@ import warnings
 from pathlib import Path
 
 import environ
+import psycopg
 from django.core.exceptions import ImproperlyConfigured
+from psycopg.conninfo import conninfo_to_dict
 
 from accounts import conf as accounts_conf
 from jobs import conf as jobs_conf
@@ -224,6 +226,12 @@ if _scheduler["DATABASE_POOL_MODE"] not in ("auto", "session", "transaction"):
         "DATABASE_POOL_MODE must be auto, session or transaction, "
         f"not {_scheduler['DATABASE_POOL_MODE']!r}."
     )
+try:  # read by the workers' listener only, but a typo is better told at start-up, everywhere
+    conninfo_to_dict(_scheduler["DATABASE_LISTEN_URL"])
+except psycopg.ProgrammingError as exc:
+    raise ImproperlyConfigured(
+        f"DATABASE_LISTEN_URL is not a PostgreSQL connection URL: {str(exc).strip()}"
+    ) from None
 
 # json: one object per line with the structured fields (job_id, execution_id, attempt,
 # worker, duration, request_id); text: readable lines for development.

@@ -125,6 +125,11 @@ def test_settings_refuse_any_database_but_postgresql_with_one_line(url, message)
             "statement",
             "DATABASE_POOL_MODE must be auto, session or transaction, not 'statement'.",
         ),
+        (
+            "DATABASE_LISTEN_URL",
+            "db.internal:5432",
+            "DATABASE_LISTEN_URL is not a PostgreSQL connection URL: missing",
+        ),
     ],
 )
 def test_settings_refuse_a_bad_database_option_with_one_line(name, value, message):
