@@ -6,15 +6,19 @@
   the next in one round trip, as a worker does) while another connection keeps a
   transaction open, against the same churn with none: the open snapshot keeps every row the
   churn leaves dead from vacuum, in the tables and indexes the claim reads.
+- Retention: dropping a month of `HISTORY` finished executions (jobs.partitions.drop_expired,
+  its in-use check included), against deleting as many rows of another month in one
+  statement, as retention did before the history was partitioned.
 """
 
 import time
+from datetime import timedelta
 
 import psycopg
 
 from . import latency, scale
 from .common import SCALE, Figure, scaled, summary, use_database
-from .seed import due_noop_jobs, reset
+from .seed import JOB_COLUMNS, NO_NOTIFICATIONS, due_noop_jobs, reset
 
 HISTORY = 1_000_000
 QUEUED = 10_000
@@ -83,6 +87,69 @@ def churn(url: str, seconds: float, *, held: bool) -> dict:
     return {**summary(late), "rounds": len(timings)}
 
 
+def drop_a_month(url: str, rows: int) -> Figure:
+    """Seconds to drop a month of `rows` finished executions, against deleting as many."""
+    reset(url)
+    use_database(url)
+    from django.utils import timezone
+
+    from jobs import partitions
+
+    a_year_ago = partitions.month_start(timezone.now() - timedelta(days=365))
+    dropped = partitions.month("jobs_execution", a_year_ago - timedelta(days=1))
+    deleted = partitions.month("jobs_execution", a_year_ago)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {dropped.name}, {deleted.name}")
+    for part in (dropped, deleted):
+        partitions.create(part)
+        _fill(url, part, rows)
+    vacuum(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        started = time.perf_counter()
+        conn.execute(
+            "DELETE FROM jobs_execution WHERE scheduled_for >= %s AND scheduled_for < %s",
+            [deleted.start, deleted.end],
+        )
+        delete_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    result = partitions.drop_expired(executions_before=dropped.end, audit_before=None)
+    drop_seconds = time.perf_counter() - started
+    assert result["partitions_dropped"] == [dropped.name], result
+    return Figure(
+        "history",
+        f"drop a month of {rows:,} finished executions",
+        round(drop_seconds, 3),
+        "s",
+        baseline=round(delete_seconds, 3),
+        baseline_name="one DELETE of as many rows of another month",
+    )
+
+
+def _fill(url: str, part, rows: int) -> None:
+    """`rows` succeeded executions of one job, their occurrences spread over `part`'s month."""
+    with psycopg.connect(url) as conn:
+        (job,) = conn.execute(
+            f"""
+            INSERT INTO jobs_job ({JOB_COLUMNS})
+            SELECT gen_random_uuid(), 'bench month', 'noop', '{{}}', 'once', now(), '', 'UTC',
+                   'default', 0, 3, 10, 'run_once', 'active', NULL, now(), now(),
+                   {NO_NOTIFICATIONS}
+            RETURNING id
+            """
+        ).fetchone()
+        conn.execute(
+            """
+            INSERT INTO jobs_execution (job_id, scheduled_for, attempt, state, queue, priority,
+                run_after, cancel_requested, error, traceback, created_at, started_at,
+                finished_at)
+            SELECT %(job)s, at, 1, 'succeeded', 'default', 0, at, false, '', '', at, at, at
+            FROM (SELECT %(start)s::timestamptz + g * (interval '2400000 seconds' / %(rows)s)
+                  AS at FROM generate_series(1, %(rows)s) AS g) AS occurrence
+            """,
+            {"job": job, "start": part.start, "rows": rows},
+        )
+
+
 def run(url: str, *, smoke: bool = False) -> list[Figure]:
     history = 1_000 if smoke else scaled(HISTORY)
     jobs = 20 if smoke else LATENCY_JOBS
@@ -96,6 +163,7 @@ def run(url: str, *, smoke: bool = False) -> list[Figure]:
         _against_empty(f"claim {BATCH} of {QUEUED:,} queued, {beside}", full_claims, empty_claims),
         _against_empty(f"enqueue to start beside {beside}", full_latency, empty_latency),
     ]
+    figures.append(drop_a_month(url, history))
     for p in ("p50", "p99"):
         figures.append(
             Figure(

@@ -1,22 +1,28 @@
-"""The built-in `cleanup` handler: delete old history, a small batch per transaction.
+"""The built-in `cleanup` handler: retention of finished history.
 
-It deletes executions that finished (succeeded, failed, dead, cancelled) before the cutoff,
-then one-time jobs that finished (completed, failed, cancelled) before it and have nothing
-recent or unfinished left. Each batch locks its rows with `FOR UPDATE SKIP LOCKED` and
-commits at once, so workers and the API never wait on a long delete, and a row some other
-transaction holds is simply left for the next run. Queued and running executions, and active
-or paused jobs, are never touched.
+The system's job (no owner, created by `manage.py ensure_cleanup_job`) makes the history
+partitions ahead of need, drops each month of executions once every row in it finished before
+the cutoff, and each month of audit events older than AUDIT_RETENTION_DAYS (jobs.partitions):
+whole tables, no mass DELETE. A month is dropped after its last day passes the cutoff, so
+history is kept for between retention_days and retention_days plus a month.
 
-A cleanup job with an owner cleans only that owner's rows; the system's job (no owner,
-created by `manage.py ensure_cleanup_job`) cleans everything.
+What no month holds (rows in the default partition, such as a backfill older than the oldest
+month) is deleted row by row: executions that finished (succeeded, failed, dead, cancelled)
+before the cutoff. So is a cleanup job with an owner's, which cleans only that owner's
+executions wherever they are. Then one-time jobs that finished (completed, failed,
+cancelled) before the cutoff and have nothing recent or unfinished left go. Each batch locks
+its rows with `FOR UPDATE SKIP LOCKED` and commits at once, so workers and the API never wait
+on a long delete, and a row some other transaction holds is simply left for the next run.
+Queued and running executions, and active or paused jobs, are never touched.
 """
 
 from datetime import timedelta
+from itertools import pairwise
 
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from jobs import conf, database
+from jobs import conf, database, partitions
 from jobs.states import FINISHED_EXECUTION_STATES, JobState, ScheduleType
 
 from .registry import register
@@ -32,6 +38,7 @@ SCHEMA = {
         "batch_size": {"type": "integer", "minimum": 1, "maximum": MAX_BATCH_SIZE},
         "max_batches": {"type": "integer", "minimum": 1},
         "pause_seconds": {"type": "number", "minimum": 0, "maximum": 60},
+        "audit_retention_days": {"type": "integer", "minimum": 1, "maximum": 36500},
     },
     "additionalProperties": False,
 }
@@ -40,8 +47,10 @@ SCHEMA = {
 @register(
     "cleanup",
     description=(
-        "Delete finished executions and finished one-time jobs older than retention_days "
-        "(default CLEANUP_RETENTION_DAYS), in small batches; unfinished rows are never touched."
+        "Drop months of finished executions older than retention_days (default "
+        "CLEANUP_RETENTION_DAYS) and of audit events older than audit_retention_days (default "
+        "AUDIT_RETENTION_DAYS); delete finished one-time jobs as old, in small batches. "
+        "Unfinished rows are never touched; a job with an owner cleans only its owner's rows."
     ),
     schema=SCHEMA,
 )
@@ -56,6 +65,14 @@ def cleanup(payload, ctx):
             ctx.sleep(pause)
         ctx.raise_if_cancelled()
 
+    dropped = {}
+    if ctx.job.owner_id is None:
+        audit_days = payload.get("audit_retention_days", conf.AUDIT_RETENTION_DAYS)
+        partitions.ensure()
+        dropped = partitions.drop_expired(
+            executions_before=cutoff,
+            audit_before=timezone.now() - timedelta(days=audit_days) if audit_days else None,
+        )
     result = purge(
         cutoff=cutoff,
         owner_id=ctx.job.owner_id,
@@ -64,12 +81,13 @@ def cleanup(payload, ctx):
         between_batches=between_batches,
     )
     ctx.logger.info(
-        "Cleanup done cutoff=%s executions=%s jobs=%s",
+        "Cleanup done cutoff=%s executions=%s jobs=%s partitions_dropped=%s",
         result["cutoff"],
         result["executions_deleted"],
         result["jobs_deleted"],
+        ",".join(dropped.get("partitions_dropped", [])) or "-",
     )
-    return {"retention_days": retention_days, **result}
+    return {"retention_days": retention_days, **result, **dropped}
 
 
 def purge(
@@ -80,12 +98,16 @@ def purge(
     max_batches: int | None = None,
     between_batches=None,
 ) -> dict:
-    """Delete finished executions, then finished one-time jobs, older than `cutoff`."""
+    """Delete finished executions, then finished one-time jobs, older than `cutoff`: for an
+    owner, theirs anywhere; for the system, the executions no month partition holds (the
+    months are dropped whole by jobs.partitions.drop_expired)."""
     from jobs.models import Execution, Job
 
     executions = Execution.objects.filter(
         state__in=FINISHED_EXECUTION_STATES, finished_at__lt=cutoff
     )
+    if owner_id is None:
+        executions = executions.filter(_outside_months())
     # Something recent or unfinished keeps its job: the job is still in use or in view.
     keeps_job = Execution.objects.filter(job=OuterRef("pk")).filter(
         ~Q(state__in=FINISHED_EXECUTION_STATES) | Q(finished_at__gte=cutoff)
@@ -121,6 +143,19 @@ def purge(
         "batches": batches,
         "complete": complete,
     }
+
+
+def _outside_months() -> Q:
+    """Executions whose occurrence no month partition holds: a condition on the partition
+    key, so PostgreSQL reads only the default partition for it."""
+    months = partitions.months("jobs_execution")
+    if not months:
+        return Q()
+    outside = Q(scheduled_for__lt=months[0].start) | Q(scheduled_for__gte=months[-1].end)
+    for before, after in pairwise(months):
+        if before.end < after.start:  # a month kept while those around it were dropped
+            outside |= Q(scheduled_for__gte=before.end, scheduled_for__lt=after.start)
+    return outside
 
 
 def _delete_batch(queryset, model, batch_size: int) -> int:

@@ -1,4 +1,13 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def make_history_partitions(sender, using, **kwargs):
+    """After a migrate of the scheduler's database, its months ahead exist (jobs.partitions)."""
+    from . import database, partitions
+
+    if using == database.alias():
+        partitions.ensure()
 
 
 class JobsConfig(AppConfig):
@@ -11,3 +20,5 @@ class JobsConfig(AppConfig):
 
         # Django's connections prepare nothing behind a transaction pooler (connection_created).
         from .engine import pooler  # noqa: F401
+
+        post_migrate.connect(make_history_partitions, sender=self)

@@ -5,7 +5,7 @@ stops the worker when its heartbeats stop getting through."""
 import logging
 import time
 
-from .. import engine
+from .. import engine, partitions
 from ..engine import log_fields
 from .fence import Fence
 
@@ -65,5 +65,7 @@ class Lease:
             engine.executions_release(process.db(), worker_id=process.worker_id, ids=lost)
 
     def rescue(self) -> int:
-        """Fail the attempts of workers whose lease lapsed (any live worker does this)."""
+        """Fail the attempts of workers whose lease lapsed, and make the history's months
+        ahead of need (hourly): the upkeep any live worker does."""
+        partitions.tend()
         return engine.executions_rescue_stale(self.process.db())

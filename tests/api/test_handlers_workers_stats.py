@@ -10,6 +10,7 @@ from django.utils import timezone
 from jobs.models import Job, Worker
 from jobs.services import job_pause
 from jobs.states import ExecutionState
+from tests.plans import by_parent_index
 
 pytestmark = pytest.mark.django_db
 
@@ -190,7 +191,7 @@ def test_stats_queries_can_be_served_by_indexes(root, history):
         plans = []
         for sql in stats_queries:
             cursor.execute(f"EXPLAIN {sql}")
-            plans.append("\n".join(row[0] for row in cursor.fetchall()))
+            plans.append(by_parent_index("\n".join(row[0] for row in cursor.fetchall()), cursor))
 
     assert len(plans) == 2
     assert all("Index" in plan for plan in plans), plans

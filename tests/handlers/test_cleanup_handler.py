@@ -6,13 +6,16 @@ from datetime import timedelta
 import psycopg
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from handlers.cleanup import purge
-from jobs.models import Execution, Job
+from jobs import partitions
+from jobs.models import AuditEvent, Execution, Job
 from jobs.services import job_create, job_pause
 from jobs.states import ExecutionState, JobState
 from tests.conftest import database_url
+from tests.history import months_ago, run_of
 
 OLD = timedelta(days=40)
 RECENT = timedelta(hours=1)
@@ -205,3 +208,52 @@ def test_ensure_cleanup_job_leaves_a_paused_job_paused_and_updates_on_request():
     assert job.state == JobState.PAUSED
     assert job.cron == "0 4 * * 0"
     assert job.payload == {"retention_days": 7}
+
+
+@pytest.mark.django_db
+def test_cleanup_drops_whole_months_past_retention_and_keeps_those_a_row_needs(run_handler, user):
+    job = make_job(user, recurring=True)
+    old, queued_month, retried_month = months_ago(6), months_ago(5), months_ago(4)
+    for start in (old, queued_month, retried_month):
+        partitions.create(partitions.month("jobs_execution", start))
+    partitions.create(partitions.month("jobs_auditevent", old))
+    gone = [
+        run_of(job, ExecutionState.SUCCEEDED, scheduled_for=old + timedelta(days=d))
+        for d in range(3)
+    ]
+    waiting = run_of(job, ExecutionState.QUEUED, scheduled_for=queued_month)
+    # A retry long after its occurrence: old occurrence, recent end.
+    retried = run_of(
+        job, ExecutionState.FAILED, scheduled_for=retried_month, finished_at=timezone.now()
+    )
+    # No month holds this one: deleted row by row.
+    stray = run_of(job, ExecutionState.DEAD, scheduled_for=months_ago(9))
+    trail = AuditEvent.objects.create(
+        created_at=old, actor="t", via="test", action="x", object_type="job", object_id="z"
+    )
+
+    with connection.cursor() as cursor:
+        # The test's one transaction holds the rows' deferred foreign key checks, which
+        # PostgreSQL will not leave pending over a DROP (a worker's run commits them first).
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    result = run_handler("cleanup", {"retention_days": 30, "audit_retention_days": 60})
+
+    assert result["partitions_dropped"] == [
+        partitions.month("jobs_execution", old).name,
+        partitions.month("jobs_auditevent", old).name,
+    ]
+    assert result["partitions_kept"] == [
+        partitions.month("jobs_execution", queued_month).name,
+        partitions.month("jobs_execution", retried_month).name,
+    ]
+    assert result["executions_deleted"] == 1
+    assert not Execution.objects.filter(pk__in=[r.pk for r in [*gone, stray]]).exists()
+    assert set(Execution.objects.filter(job=job).values_list("pk", flat=True)) == {
+        waiting.pk,
+        retried.pk,
+    }
+    assert not AuditEvent.objects.filter(pk=trail.pk).exists()
+    assert Job.objects.filter(pk=job.pk).exists()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)", [partitions.month("jobs_execution", old).name])
+        assert cursor.fetchone() == (None,)

@@ -15,6 +15,7 @@ from jobs.models import AuditEvent, Execution, Job
 from jobs.states import ExecutionState
 from jobs.worker import WorkerProcess
 from tests.conftest import database_url
+from tests.plans import by_parent_index
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -245,7 +246,7 @@ def explain_claim(db, worker, *, generic: bool) -> str:
         if generic:
             db.execute("SET LOCAL plan_cache_mode = force_generic_plan")
         rows = db.execute(f"EXPLAIN {claim.text(params)}", params).fetchall()
-    return "\n".join(row[0] for row in rows)
+    return by_parent_index("\n".join(row[0] for row in rows), db.cursor())
 
 
 def test_claim_plan_uses_the_partial_index(db, worker):

@@ -1,0 +1,138 @@
+"""History in monthly partitions (jobs.partitions): made ahead, rows taken over from the
+default partition, and retention that drops whole months, never one a row still needs."""
+
+import logging
+import threading
+import time
+from datetime import timedelta
+
+import psycopg
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from jobs import partitions
+from jobs.models import AuditEvent, Execution
+from jobs.services import job_create
+from jobs.states import ExecutionState
+from tests.conftest import database_url
+from tests.history import months_ago, run_of, where
+
+
+@pytest.fixture
+def job(user):
+    return job_create(
+        owner=user, name="history", handler="noop", schedule_type="interval", interval_seconds=60
+    )
+
+
+@pytest.fixture
+def drop_made_months():
+    """Drop, after a test that commits, the months it made (the next tests expect none)."""
+    before = {m.name for table in partitions.TABLES for m in partitions.months(table)}
+    yield
+    made = {m.name for table in partitions.TABLES for m in partitions.months(table)} - before
+    with connection.cursor() as cursor:
+        for name in made:
+            cursor.execute(f"DROP TABLE {name}")
+
+
+@pytest.mark.django_db
+def test_both_history_tables_are_partitioned_with_this_month_and_two_ahead():
+    this_month = partitions.month_start(timezone.now())
+    for table, key in partitions.TABLES.items():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_get_partkeydef(%s::regclass), "
+                "(SELECT count(*) FROM pg_inherits WHERE inhrelid = %s::regclass)",
+                [table, f"{table}_default"],
+            )
+            assert cursor.fetchone() == (f"RANGE ({key})", 1)
+        starts = [m.start for m in partitions.months(table)]
+        ahead = [this_month]
+        for _ in range(partitions.MONTHS_AHEAD):
+            ahead.append(partitions.next_month(ahead[-1]))
+        assert starts[-3:] == ahead
+    assert partitions.ensure() == []  # idempotent
+
+
+@pytest.mark.django_db
+def test_an_execution_lives_in_the_month_of_its_occurrence_from_queued_to_finished(job, user):
+    now = timezone.now()
+    execution = run_of(job, ExecutionState.QUEUED, scheduled_for=now)
+    month = partitions.month("jobs_execution", now).name
+    assert where("jobs_execution", execution.pk) == month
+
+    Execution.objects.filter(pk=execution.pk).update(
+        state=ExecutionState.SUCCEEDED, started_at=now, finished_at=now
+    )
+    assert where("jobs_execution", execution.pk) == month
+    event = AuditEvent.objects.filter(object_id=str(job.pk)).get()
+    assert where("jobs_auditevent", event.pk) == partitions.month("jobs_auditevent", now).name
+
+
+@pytest.mark.django_db
+def test_a_month_made_later_takes_over_its_rows_from_the_default_partition(job):
+    long_ago = months_ago(5) + timedelta(days=3)
+    execution = run_of(job, ExecutionState.SUCCEEDED, scheduled_for=long_ago)
+    event = AuditEvent.objects.create(
+        created_at=long_ago,
+        actor="t",
+        via="test",
+        action="create",
+        object_type="job",
+        object_id="x",
+    )
+    assert where("jobs_execution", execution.pk) == "jobs_execution_default"
+    assert where("jobs_auditevent", event.pk) == "jobs_auditevent_default"
+
+    for table in partitions.TABLES:
+        partitions.create(partitions.month(table, long_ago))
+
+    assert (
+        where("jobs_execution", execution.pk) == partitions.month("jobs_execution", long_ago).name
+    )
+    assert where("jobs_auditevent", event.pk) == partitions.month("jobs_auditevent", long_ago).name
+    assert Execution.objects.get(pk=execution.pk).scheduled_for == long_ago
+    # The default partition is back, with the append-only trigger it has from the parent.
+    AuditEvent.objects.create(actor="t", via="test", action="x", object_type="job", object_id="y")
+    with pytest.raises(Exception, match="append-only"), connection.cursor() as cursor:
+        cursor.execute("UPDATE jobs_auditevent SET actor = 'u' WHERE id = %s", [event.pk])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_retention_gives_up_on_a_month_a_long_transaction_reads_and_drops_it_later(
+    job, drop_made_months, caplog
+):
+    old = months_ago(6)
+    part = partitions.month("jobs_execution", old)
+    partitions.create(part)
+    run_of(job, ExecutionState.SUCCEEDED, scheduled_for=old)
+    cutoff = timezone.now() - timedelta(days=30)
+    reading, done = threading.Event(), threading.Event()
+
+    def long_report():
+        with psycopg.connect(database_url()) as other:
+            other.execute("SELECT count(*) FROM jobs_execution")
+            reading.set()
+            done.wait(30)
+
+    report = threading.Thread(target=long_report)
+    report.start()
+    try:
+        assert reading.wait(10)
+        started = time.monotonic()
+        with caplog.at_level(logging.WARNING, logger="jobs.partitions"):
+            busy = partitions.drop_expired(executions_before=cutoff, audit_before=None)
+        waited = time.monotonic() - started
+    finally:
+        done.set()
+        report.join(10)
+
+    assert busy["partitions_dropped"] == []
+    assert 0.9 <= waited < 5, waited
+    assert f"Could not drop {part.name} now" in caplog.text
+    assert partitions.drop_expired(executions_before=cutoff, audit_before=None) == {
+        "partitions_dropped": [part.name],
+        "partitions_kept": [],
+    }
