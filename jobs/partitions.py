@@ -36,7 +36,7 @@ logger = logging.getLogger("jobs.partitions")
 
 # Each partitioned table, and the time it is partitioned by.
 TABLES = {"jobs_execution": "scheduled_for", "jobs_auditevent": "created_at"}
-MONTHS_AHEAD = 2
+MONTHS_AHEAD = 1  # tended hourly: a month of slack for a fleet that is down
 LOCK_TIMEOUT = "1s"
 TEND_SECONDS = 3600
 _tended = {"at": None}
