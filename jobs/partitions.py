@@ -10,13 +10,15 @@ ever finds it gone. The queue's live rows sit in the newest months, beside at mo
 two of finished ones, and the claim reads them through partial indexes of queued rows; the
 older months are finished history that nothing writes any more, which vacuum freezes once.
 
-`ensure` makes the current month and the next MONTHS_AHEAD: after every `migrate`, at each
-worker's start and hourly after, and at each cleanup run. `drop_expired` is retention: a month
-goes whole (detached, then dropped: no mass DELETE, no dead rows, no vacuum) once every row in
-it is older than the cutoff, which the cleanup handler gives it. A month that still holds an
-unfinished execution, or one finished since the cutoff (a retry long after its occurrence),
-stays until it holds none. Both take short exclusive locks on the parent table and give up
-after LOCK_TIMEOUT rather than queue behind a long transaction (and every claim behind them);
+`ensure` makes the current month and the next MONTHS_AHEAD: after every `migrate`, by each
+worker at its first heartbeat and hourly after, and at each cleanup run. `drop_expired` is
+retention: a month goes whole (detached, then dropped: no mass DELETE, no dead rows, no
+vacuum) once every row in it is older than the cutoff, which the cleanup handler gives it. A
+month that still holds an unfinished execution, or one finished since the cutoff (a retry
+long after its occurrence), stays until it holds none; it is looked at again once detached,
+when nothing can be written to it. One process at a time changes the partitions (an
+advisory lock); each change takes a short exclusive lock on the parent table and gives up
+after LOCK_TIMEOUT rather than queue behind a long transaction (and every claim behind it);
 the next run tries again.
 """
 
@@ -26,7 +28,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.db import Error
+from django.db import Error, transaction
 from django.utils import timezone
 
 from . import database
@@ -113,22 +115,28 @@ def tend() -> None:
     if _tended["at"] is not None and mono - _tended["at"] < TEND_SECONDS:
         return
     _tended["at"] = mono
-    connection = database.connection()
-    connection.close_if_unusable_or_obsolete()  # a long-lived process's only request boundary
     try:
         ensure()
     except Error as error:
         logger.warning("Could not check the history partitions: %s", str(error).strip())
+    finally:
+        # A worker's own statements run on connections of its own: Django's is not kept
+        # open (one more server connection per worker) for an hourly check.
+        if transaction.get_autocommit(using=database.alias()):
+            database.connection().close()
 
 
-def create(part: Month) -> None:
+def create(part: Month) -> bool:
     """Make the partition `part`, taking over the rows of its month from the default
-    partition (which would otherwise refuse the new bounds)."""
+    partition (which would otherwise refuse the new bounds). False if it exists already
+    (another process made it first)."""
     key = TABLES[part.table]
     default = f"{part.table}_default"
     bounds = [part.start, part.end]
     with database.atomic(), database.cursor() as cursor:
-        cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+        _lock(cursor)
+        if _exists(cursor, part.name):
+            return False
         # Made apart and attached: ATTACH locks the parent less than CREATE ... PARTITION OF.
         cursor.execute(
             f"CREATE TABLE {part.name} (LIKE {part.table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
@@ -149,6 +157,7 @@ def create(part: Month) -> None:
             f"FOR VALUES FROM ('{part.start.isoformat()}') TO ('{part.end.isoformat()}')"
         )
     logger.info("Made history partition %s", part.name)
+    return True
 
 
 def drop_expired(*, executions_before: datetime, audit_before: datetime | None) -> dict:
@@ -161,11 +170,45 @@ def drop_expired(*, executions_before: datetime, audit_before: datetime | None) 
         for part in months(table):
             if part.end > cutoff:
                 break
+            # A first look without locks spares a month in use the table's lock.
             if table == "jobs_execution" and _in_use(part, cutoff):
                 kept.append(part.name)
-            elif _try(f"drop {part.name}", _drop, part):
+                continue
+            outcome = _try(f"drop {part.name}", _drop, part, cutoff)
+            if outcome:
                 dropped.append(part.name)
+            elif outcome is False:
+                kept.append(part.name)
     return {"partitions_dropped": dropped, "partitions_kept": kept}
+
+
+def _drop(part: Month, cutoff: datetime) -> bool:
+    """Detach and drop `part`, unless, detached, it shows a row still in use (written since
+    the first look: a backfill of an old occurrence, say); then it stays as it was."""
+    with database.atomic(), database.cursor() as cursor:
+        _lock(cursor)
+        if not _exists(cursor, part.name):
+            return False
+        cursor.execute(f"ALTER TABLE {part.table} DETACH PARTITION {part.name}")
+        if part.table == "jobs_execution" and _in_use(part, cutoff):
+            transaction.set_rollback(True, using=database.alias())
+            return False
+        cursor.execute(f"DROP TABLE {part.name}")
+    logger.info("Dropped history partition %s", part.name)
+    return True
+
+
+def _lock(cursor) -> None:
+    """Take the partitions' lock for this transaction (one process changes them at a time),
+    and bound how long its statements wait for any lock: a DDL statement queued behind a long
+    transaction would queue every claim behind itself."""
+    cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+    cursor.execute("SELECT pg_advisory_xact_lock(hashtext('jobs.partitions'))")
+
+
+def _exists(cursor, name: str) -> bool:
+    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
+    return cursor.fetchone()[0]
 
 
 def _partitioned(table: str) -> bool:
@@ -187,18 +230,10 @@ def _in_use(part: Month, cutoff: datetime) -> bool:
         return cursor.fetchone()[0]
 
 
-def _drop(part: Month) -> None:
-    with database.atomic(), database.cursor() as cursor:
-        cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-        cursor.execute(f"ALTER TABLE {part.table} DETACH PARTITION {part.name}")
-        cursor.execute(f"DROP TABLE {part.name}")
-    logger.info("Dropped history partition %s", part.name)
-
-
-def _try(what: str, step, part: Month) -> bool:
+def _try(what: str, step, *args) -> bool | None:
+    """`step(*args)`'s answer, or None when the database refused (logged)."""
     try:
-        step(part)
+        return step(*args)
     except Error as error:
         logger.warning("Could not %s now, will try again: %s", what, str(error).strip())
-        return False
-    return True
+        return None

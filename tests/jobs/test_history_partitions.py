@@ -100,6 +100,23 @@ def test_a_month_made_later_takes_over_its_rows_from_the_default_partition(job):
         cursor.execute("UPDATE jobs_auditevent SET actor = 'u' WHERE id = %s", [event.pk])
 
 
+@pytest.mark.django_db
+def test_a_month_found_in_use_once_detached_is_attached_again_whole(job):
+    # As if a backfill wrote to the month between retention's first look and its drop.
+    old = months_ago(6)
+    part = partitions.month("jobs_execution", old)
+    partitions.create(part)
+    done = run_of(job, ExecutionState.SUCCEEDED, scheduled_for=old)
+    late = run_of(job, ExecutionState.QUEUED, scheduled_for=old + timedelta(days=1))
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # see test_cleanup_handler
+
+    assert partitions._drop(part, timezone.now() - timedelta(days=30)) is False
+
+    assert part in partitions.months("jobs_execution")
+    assert where("jobs_execution", late.pk) == where("jobs_execution", done.pk) == part.name
+
+
 @pytest.mark.django_db(transaction=True)
 def test_retention_gives_up_on_a_month_a_long_transaction_reads_and_drops_it_later(
     job, drop_made_months, caplog
