@@ -1,19 +1,21 @@
 """The built-in `cleanup` handler: retention of finished history.
 
 The system's job (no owner, created by `manage.py ensure_cleanup_job`) makes the history
-partitions ahead of need, drops each month of executions once every row in it finished before
-the cutoff, and each month of audit events older than AUDIT_RETENTION_DAYS (jobs.partitions):
-whole tables, no mass DELETE. A month is dropped after its last day passes the cutoff, so
-history is kept for between retention_days and retention_days plus a month.
+partitions ahead of need, and drops each month of executions whose last day is older than
+the cutoff, and each month of audit events older than AUDIT_RETENTION_DAYS when that is set
+(jobs.partitions): whole tables, no mass DELETE. History is so kept for between
+retention_days and retention_days plus a month. The few executions of such a month still in
+use (queued, running, or finished since the cutoff) are handed to the default partition
+first.
 
-What no month holds (rows in the default partition, such as a backfill older than the oldest
+What no month holds (the default partition: those, and a backfill older than the oldest
 month) is deleted row by row: executions that finished (succeeded, failed, dead, cancelled)
 before the cutoff. So is a cleanup job with an owner's, which cleans only that owner's
 executions wherever they are. Then one-time jobs that finished (completed, failed,
 cancelled) before the cutoff and have nothing recent or unfinished left go. Each batch locks
 its rows with `FOR UPDATE SKIP LOCKED` and commits at once, so workers and the API never wait
 on a long delete, and a row some other transaction holds is simply left for the next run.
-Queued and running executions, and active or paused jobs, are never touched.
+Queued and running executions, and active or paused jobs, are never deleted.
 """
 
 from datetime import timedelta
@@ -49,8 +51,9 @@ SCHEMA = {
     description=(
         "Drop months of finished executions older than retention_days (default "
         "CLEANUP_RETENTION_DAYS) and of audit events older than audit_retention_days (default "
-        "AUDIT_RETENTION_DAYS); delete finished one-time jobs as old, in small batches. "
-        "Unfinished rows are never touched; a job with an owner cleans only its owner's rows."
+        "AUDIT_RETENTION_DAYS; 0 keeps them all); delete finished one-time jobs as old, in small "
+        "batches. Unfinished rows are never deleted; a job with an owner cleans only its "
+        "owner's executions."
     ),
     schema=SCHEMA,
 )

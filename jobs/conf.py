@@ -110,8 +110,8 @@ DEFAULTS = {
     # Days of finished history the cleanup handler keeps by default.
     "CLEANUP_RETENTION_DAYS": 30,
     # Days of audit events the system's cleanup job keeps (whole months are dropped once
-    # past it); 0: keep them all.
-    "AUDIT_RETENTION_DAYS": 365,
+    # past it); 0, the default: keep them all.
+    "AUDIT_RETENTION_DAYS": 0,
     # --- The REST API ---
     # Results per page of a list, when the request gives no page_size.
     "API_PAGE_SIZE": 50,

@@ -26,9 +26,10 @@ def cursor():
     return connection().cursor()
 
 
-def atomic():
-    """A transaction (or savepoint) on it."""
-    return transaction.atomic(using=alias())
+def atomic(*, durable: bool = False):
+    """A transaction (or savepoint) on it; with `durable`, a transaction of its own that
+    commits when the block ends (never a savepoint in the caller's)."""
+    return transaction.atomic(using=alias(), durable=durable)
 
 
 def on_commit(callback) -> None:

@@ -5,25 +5,29 @@
 plus `<table>_default` for rows no month holds (a backfill of occurrences older than the
 oldest month kept, say). Executions are partitioned by the occurrence they belong to because
 it is part of their unique key (which PostgreSQL requires of a partition key) and never
-changes: a row never moves between partitions, so nothing that waits on an execution's lock
-ever finds it gone. The queue's live rows sit in the newest months, beside at most a month or
-two of finished ones, and the claim reads them through partial indexes of queued rows; the
-older months are finished history that nothing writes any more, which vacuum freezes once.
+changes: a row never moves between partitions as it runs and ends, so nothing that waits on
+an execution's lock finds it gone (only retention moves a row, below, with the table locked).
+The queue's live rows sit in the newest months, beside at most a month or two of finished
+ones, and the claim reads them through partial indexes of queued rows; the older months are
+finished history that nothing writes any more, which vacuum freezes once.
 
 `ensure` makes the current month and the next MONTHS_AHEAD: after every `migrate`, by each
 worker at its first heartbeat and hourly after, and at each cleanup run. `drop_expired` is
 retention: a month goes whole (detached, then dropped: no mass DELETE, no dead rows, no
-vacuum) once every row in it is older than the cutoff, which the cleanup handler gives it. A
-month that still holds an unfinished execution, or one finished since the cutoff (a retry
-long after its occurrence), stays until it holds none; it is looked at again once detached,
-when nothing can be written to it. One process at a time changes the partitions (an
-advisory lock); each change takes a short exclusive lock on the parent table and gives up
-after LOCK_TIMEOUT rather than queue behind a long transaction (and every claim behind it);
-the next run tries again.
+vacuum) once its last day is older than the cutoff, which the cleanup handler gives it. The
+few executions in it still in use (unfinished, or finished since the cutoff: a retry long
+after its occurrence) are first handed to the default partition, where the row-by-row
+cleanup finds them later; a month with more than MOVE_AT_MOST of them stays. One process at
+a time changes the partitions (an advisory lock); each change takes a short exclusive lock
+on the parent table (and on the default partition, or on the jobs and workers tables its
+foreign keys point to) and gives up after LOCK_TIMEOUT rather than queue behind a long
+transaction (and every claim behind it); the next run tries again.
 """
 
+import contextlib
 import logging
 import re
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,7 +45,10 @@ TABLES = {"jobs_execution": "scheduled_for", "jobs_auditevent": "created_at"}
 MONTHS_AHEAD = 1  # tended hourly: a month of slack for a fleet that is down
 LOCK_TIMEOUT = "1s"
 TEND_SECONDS = 3600
-_tended = {"at": None}
+# The most executions still in use a month past retention hands to the default partition
+# before it goes (they are copied while the table is locked); with more, it stays.
+MOVE_AT_MOST = 10_000
+_tended = {"at": None, "thread": None}
 _MONTH_NAME = re.compile(r"_y(\d{4})m(\d{2})$")
 
 
@@ -108,22 +115,27 @@ def ensure(*, now: datetime | None = None) -> list[str]:
 
 
 def tend() -> None:
-    """`ensure`, at most once per TEND_SECONDS in this process (a worker calls it at every
-    heartbeat). A database error is logged, not raised: the worker's work goes on, and the
-    next call tries again."""
+    """`ensure` in a thread of its own, at most once per TEND_SECONDS in this process (a
+    worker calls this at every heartbeat). The thread uses Django's connection, which has
+    none of the worker's network timeouts: on a dead network it may wait long, but never
+    holds the worker's loop. Whatever fails is logged; the next call tries again."""
     mono = time.monotonic()
-    if _tended["at"] is not None and mono - _tended["at"] < TEND_SECONDS:
+    last, thread = _tended["at"], _tended["thread"]
+    if (last is not None and mono - last < TEND_SECONDS) or (thread and thread.is_alive()):
         return
     _tended["at"] = mono
+    _tended["thread"] = threading.Thread(target=_tend, name="history-partitions", daemon=True)
+    _tended["thread"].start()
+
+
+def _tend() -> None:
     try:
         ensure()
-    except Error as error:
-        logger.warning("Could not check the history partitions: %s", str(error).strip())
+    except Exception:  # a thread of upkeep: log what stopped it, never die silently
+        logger.exception("Could not check the history partitions")
     finally:
-        # A worker's own statements run on connections of its own: Django's is not kept
-        # open (one more server connection per worker) for an hourly check.
-        if transaction.get_autocommit(using=database.alias()):
-            database.connection().close()
+        with contextlib.suppress(Error):
+            database.connection().close()  # this thread's: not kept open for an hour
 
 
 def create(part: Month) -> bool:
@@ -137,7 +149,8 @@ def create(part: Month) -> bool:
         _lock(cursor)
         if _exists(cursor, part.name):
             return False
-        # Made apart and attached: ATTACH locks the parent less than CREATE ... PARTITION OF.
+        # Made apart and attached: ATTACH locks the parent less than CREATE ... PARTITION OF
+        # (it locks the default partition, normally all but empty, which it reads whole).
         cursor.execute(
             f"CREATE TABLE {part.name} (LIKE {part.table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
         )
@@ -156,46 +169,105 @@ def create(part: Month) -> bool:
             f"ALTER TABLE {part.table} ATTACH PARTITION {part.name} "
             f"FOR VALUES FROM ('{part.start.isoformat()}') TO ('{part.end.isoformat()}')"
         )
+        _unlock(cursor)
     logger.info("Made history partition %s", part.name)
     return True
 
 
 def drop_expired(*, executions_before: datetime, audit_before: datetime | None) -> dict:
     """Drop the months wholly before the cutoffs (audit events: none when `audit_before` is
-    None); return the names dropped and those kept for a row still in use or in view."""
-    dropped, kept = [], []
+    None). Return the names dropped, those kept for a row still in use or in view, and
+    those busy (a lock not granted in time: the next run tries again)."""
+    result = {"partitions_dropped": [], "partitions_kept": [], "partitions_busy": []}
+    _drop_detached()
     for table, cutoff in (("jobs_execution", executions_before), ("jobs_auditevent", audit_before)):
-        if cutoff is None:
+        if cutoff is None or not _partitioned(table):
             continue
         for part in months(table):
             if part.end > cutoff:
                 break
-            # A first look without locks spares a month in use the table's lock.
-            if table == "jobs_execution" and _in_use(part, cutoff):
-                kept.append(part.name)
-                continue
-            outcome = _try(f"drop {part.name}", _drop, part, cutoff)
+            outcome = _retire(part, cutoff)
             if outcome:
-                dropped.append(part.name)
-            elif outcome is False:
-                kept.append(part.name)
-    return {"partitions_dropped": dropped, "partitions_kept": kept}
+                result[f"partitions_{outcome}"].append(part.name)
+    return result
 
 
-def _drop(part: Month, cutoff: datetime) -> bool:
-    """Detach and drop `part`, unless, detached, it shows a row still in use (written since
-    the first look: a backfill of an old occurrence, say); then it stays as it was."""
-    with database.atomic(), database.cursor() as cursor:
+def _retire(part: Month, cutoff: datetime) -> str | None:
+    """Drop `part`: "dropped", "kept" (too many rows in use to move), "busy", or None when
+    another process dropped it first."""
+    detached = _try(f"detach {part.name}", _detach, part, cutoff)
+    if detached == "gone":
+        return None
+    if detached != "detached":
+        return "busy" if detached is None else detached
+    # Detached but not dropped (busy): invisible already, and the next run drops it.
+    return "dropped" if _try(f"drop {part.name}", _drop, part.name) else "busy"
+
+
+def _detach(part: Month, cutoff: datetime) -> str | None:
+    """Detach `part`, first handing the executions still in use (unfinished, or finished
+    since the cutoff: a late retry, a backfill of an old occurrence) to the default
+    partition, ids and all; with more than MOVE_AT_MOST of them, leave it as it was. Each
+    is read and moved while the parent is locked, so none is written meanwhile; committed
+    before the drop, which also locks the tables its foreign keys point to (jobs, workers)
+    and so should not hold the parent too."""
+    with database.atomic(durable=True), database.cursor() as cursor:
         _lock(cursor)
         if not _exists(cursor, part.name):
-            return False
+            return "gone"
         cursor.execute(f"ALTER TABLE {part.table} DETACH PARTITION {part.name}")
-        if part.table == "jobs_execution" and _in_use(part, cutoff):
+        if part.table == "jobs_execution" and not _move_in_use(cursor, part, cutoff):
             transaction.set_rollback(True, using=database.alias())
-            return False
-        cursor.execute(f"DROP TABLE {part.name}")
-    logger.info("Dropped history partition %s", part.name)
+            return "kept"
+    return "detached"
+
+
+def _move_in_use(cursor, part: Month, cutoff: datetime) -> bool:
+    # Two probes of the (state, finished_at) index, not one OR that would read the month.
+    in_use = (
+        f"SELECT * FROM {part.name} WHERE state IN ('queued', 'running') UNION ALL "
+        f"SELECT * FROM {part.name} WHERE state = ANY(%(finished)s) AND finished_at >= %(cutoff)s"
+    )
+    params = {
+        "finished": list(FINISHED_EXECUTION_STATES),
+        "cutoff": cutoff,
+        "most": MOVE_AT_MOST + 1,
+    }
+    cursor.execute(f"SELECT count(*) FROM ({in_use} LIMIT %(most)s) AS row", params)
+    (count,) = cursor.fetchone()
+    if count > MOVE_AT_MOST:
+        logger.warning(
+            "Kept history partition %s: more than %d executions in it are still in use",
+            part.name,
+            MOVE_AT_MOST,
+        )
+        return False
+    if count:
+        # The month is detached: the parent routes these rows to its default partition.
+        cursor.execute(f"INSERT INTO {part.table} {in_use}", params)
+        logger.info("Moved %d executions still in use out of %s", count, part.name)
     return True
+
+
+def _drop(name: str) -> bool:
+    with database.atomic(durable=True), database.cursor() as cursor:
+        _lock(cursor)
+        cursor.execute(f"DROP TABLE IF EXISTS {name}")
+    logger.info("Dropped history partition %s", name)
+    return True
+
+
+def _drop_detached() -> None:
+    """Drop the months a past run detached but could not drop (their tables stay apart)."""
+    with database.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname FROM pg_class WHERE relkind = 'r' AND NOT relispartition "
+            "AND relname ~ %s",
+            [rf"^({'|'.join(TABLES)})_y\d{{4}}m\d{{2}}$"],
+        )
+        names = [row[0] for row in cursor.fetchall()]
+    for name in names:
+        _try(f"drop {name}", _drop, name)
 
 
 def _lock(cursor) -> None:
@@ -204,6 +276,11 @@ def _lock(cursor) -> None:
     transaction would queue every claim behind itself."""
     cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
     cursor.execute("SELECT pg_advisory_xact_lock(hashtext('jobs.partitions'))")
+
+
+def _unlock(cursor) -> None:
+    """Give the caller's transaction its lock timeout back (SET LOCAL outlives a savepoint)."""
+    cursor.execute("SET LOCAL lock_timeout = DEFAULT")
 
 
 def _exists(cursor, name: str) -> bool:
@@ -218,19 +295,7 @@ def _partitioned(table: str) -> bool:
     return row is not None and row[0] == "p"
 
 
-def _in_use(part: Month, cutoff: datetime) -> bool:
-    """Whether `part` holds an unfinished execution or one finished since `cutoff`."""
-    with database.cursor() as cursor:
-        # Two probes of the (state, finished_at) index, not one OR that would read the month.
-        cursor.execute(
-            f"SELECT EXISTS (SELECT 1 FROM {part.name} WHERE state IN ('queued', 'running')) "
-            f"OR EXISTS (SELECT 1 FROM {part.name} WHERE state = ANY(%s) AND finished_at >= %s)",
-            [list(FINISHED_EXECUTION_STATES), cutoff],
-        )
-        return cursor.fetchone()[0]
-
-
-def _try(what: str, step, *args) -> bool | None:
+def _try(what: str, step, *args):
     """`step(*args)`'s answer, or None when the database refused (logged)."""
     try:
         return step(*args)

@@ -3,7 +3,9 @@
 Page-number pagination needs a total, and on an unfiltered list that is a COUNT(*) of the
 whole table: with millions of rows of history it is most of the page's time. Above
 ESTIMATE_ABOVE rows, the unfiltered list takes PostgreSQL's own estimate (pg_class.reltuples,
-kept by autovacuum) instead; a filtered list, and any list of a smaller table, is counted.
+kept by autovacuum; for a partitioned table, jobs.partitions, the sum of its partitions',
+as autovacuum never analyses the parent) instead; a filtered list, and any list of a smaller
+table, is counted.
 """
 
 from django.core.paginator import Paginator
@@ -25,13 +27,18 @@ class EstimatedCountPaginator(Paginator):
 
 
 def table_estimate(queryset) -> int | None:
-    """The planner's row count of `queryset`'s table, or None before it has one."""
+    """The planner's row count of `queryset`'s table (with its partitions), or None before
+    it has one."""
     connection = connections[queryset.db]
     with connection.cursor() as cursor:
+        # The tables that hold rows (a partitioned parent's own figure is only as fresh as
+        # its last manual ANALYZE); reltuples is -1 until a table is first vacuumed or
+        # analysed: those count for none.
         cursor.execute(
-            "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",
-            [connection.ops.quote_name(queryset.model._meta.db_table)],
+            "SELECT sum(reltuples) FILTER (WHERE reltuples >= 0)::bigint FROM pg_class "
+            "WHERE relkind = 'r' AND (oid = to_regclass(%s) OR oid IN "
+            "(SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass(%s)))",
+            [connection.ops.quote_name(queryset.model._meta.db_table)] * 2,
         )
         row = cursor.fetchone()
-    # -1 until the table is first vacuumed or analysed.
-    return row[0] if row and row[0] >= 0 else None
+    return row[0] if row else None

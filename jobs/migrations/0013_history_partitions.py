@@ -9,8 +9,9 @@ become plain ones again with every row kept. Django's model state does not chang
 primary key of each table now also holds the partition key, as PostgreSQL requires, and `id`
 stays unique through its sequence.
 
-This runs in the migration's transaction and rewrites both tables: on a large history it
-takes a while and holds both tables meanwhile (see the README's upgrade notes).
+This runs in the migration's transaction and rewrites both tables, which take no writes
+meanwhile: on a large history it takes a while (the README's "History in monthly
+partitions" says when to run it).
 """
 
 from datetime import UTC, datetime
@@ -66,7 +67,6 @@ def _rebuild(cursor, table: str, key: str | None) -> None:
         )
     ]
     (sequence,) = _fetch(cursor, "SELECT pg_get_serial_sequence(%s, 'id')", [table])[0]
-    (last_id,) = _fetch(cursor, f"SELECT last_value FROM {sequence}")[0]
 
     partitioned = f" PARTITION BY RANGE ({key})" if key else ""
     cursor.execute(
@@ -84,6 +84,9 @@ def _rebuild(cursor, table: str, key: str | None) -> None:
             )
         cursor.execute(f"CREATE TABLE {table}_default PARTITION OF {new} DEFAULT")
     cursor.execute(f"INSERT INTO {new} SELECT * FROM {table}")
+    (last_id,) = _fetch(
+        cursor, f"SELECT greatest(last_value, (SELECT max(id) FROM {table})) FROM {sequence}"
+    )[0]
     cursor.execute(f"DROP TABLE {table}")
     cursor.execute(f"ALTER TABLE {new} RENAME TO {table}")
     (renamed,) = _fetch(cursor, "SELECT pg_get_serial_sequence(%s, 'id')", [table])[0]
@@ -97,14 +100,21 @@ def _rebuild(cursor, table: str, key: str | None) -> None:
         cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
 
 
+def _lock(cursor) -> None:
+    # Writes wait for the rebuild (reads go on): none may land in a table about to go.
+    cursor.execute(f"LOCK TABLE {', '.join(TABLES)} IN EXCLUSIVE MODE")
+
+
 def partition(apps, schema_editor):
     with schema_editor.connection.cursor() as cursor:
+        _lock(cursor)
         for table, key in TABLES.items():
             _rebuild(cursor, table, key)
 
 
 def unpartition(apps, schema_editor):
     with schema_editor.connection.cursor() as cursor:
+        _lock(cursor)
         for table in TABLES:
             _rebuild(cursor, table, None)
 

@@ -15,7 +15,7 @@ from jobs.models import AuditEvent, Execution, Job
 from jobs.services import job_create, job_pause
 from jobs.states import ExecutionState, JobState
 from tests.conftest import database_url
-from tests.history import months_ago, run_of
+from tests.history import months_ago, run_of, where
 
 OLD = timedelta(days=40)
 RECENT = timedelta(hours=1)
@@ -211,12 +211,16 @@ def test_ensure_cleanup_job_leaves_a_paused_job_paused_and_updates_on_request():
 
 
 @pytest.mark.django_db
-def test_cleanup_drops_whole_months_past_retention_and_keeps_those_a_row_needs(run_handler, user):
+def test_cleanup_drops_whole_months_past_retention_and_hands_on_the_rows_still_needed(
+    run_handler, user
+):
     job = make_job(user, recurring=True)
-    old, queued_month, retried_month = months_ago(6), months_ago(5), months_ago(4)
-    for start in (old, queued_month, retried_month):
-        partitions.create(partitions.month("jobs_execution", start))
-    partitions.create(partitions.month("jobs_auditevent", old))
+    months = [partitions.month("jobs_execution", months_ago(n)) for n in (6, 5, 4)]
+    for part in months:
+        partitions.create(part)
+    trail_month = partitions.month("jobs_auditevent", months_ago(6))
+    partitions.create(trail_month)
+    old, queued_month, retried_month = (part.start for part in months)
     gone = [
         run_of(job, ExecutionState.SUCCEEDED, scheduled_for=old + timedelta(days=d))
         for d in range(3)
@@ -231,6 +235,7 @@ def test_cleanup_drops_whole_months_past_retention_and_keeps_those_a_row_needs(r
     trail = AuditEvent.objects.create(
         created_at=old, actor="t", via="test", action="x", object_type="job", object_id="z"
     )
+    recent_trail = AuditEvent.objects.filter(object_id=str(job.pk)).get()
 
     with connection.cursor() as cursor:
         # The test's one transaction holds the rows' deferred foreign key checks, which
@@ -238,22 +243,42 @@ def test_cleanup_drops_whole_months_past_retention_and_keeps_those_a_row_needs(r
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     result = run_handler("cleanup", {"retention_days": 30, "audit_retention_days": 60})
 
-    assert result["partitions_dropped"] == [
-        partitions.month("jobs_execution", old).name,
-        partitions.month("jobs_auditevent", old).name,
-    ]
-    assert result["partitions_kept"] == [
-        partitions.month("jobs_execution", queued_month).name,
-        partitions.month("jobs_execution", retried_month).name,
-    ]
+    assert result["partitions_dropped"] == [part.name for part in [*months, trail_month]]
+    assert result["partitions_kept"] == result["partitions_busy"] == []
     assert result["executions_deleted"] == 1
     assert not Execution.objects.filter(pk__in=[r.pk for r in [*gone, stray]]).exists()
+    # The rows in use live on, as they were, in the default partition.
+    for row in (waiting, retried):
+        assert where("jobs_execution", row.pk) == "jobs_execution_default"
+        kept = Execution.objects.get(pk=row.pk)
+        assert (kept.state, kept.scheduled_for, kept.finished_at) == (
+            row.state,
+            row.scheduled_for,
+            row.finished_at,
+        )
     assert set(Execution.objects.filter(job=job).values_list("pk", flat=True)) == {
         waiting.pk,
         retried.pk,
     }
     assert not AuditEvent.objects.filter(pk=trail.pk).exists()
+    assert AuditEvent.objects.filter(pk=recent_trail.pk).exists()
     assert Job.objects.filter(pk=job.pk).exists()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regclass(%s)", [partitions.month("jobs_execution", old).name])
-        assert cursor.fetchone() == (None,)
+    for part in months:
+        assert part not in partitions.months("jobs_execution")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT to_regclass(%s)", [part.name])
+            assert cursor.fetchone() == (None,)
+
+
+@pytest.mark.django_db
+def test_audit_events_are_kept_whole_by_default(run_handler):
+    old = partitions.month("jobs_auditevent", months_ago(30))
+    partitions.create(old)
+    trail = AuditEvent.objects.create(
+        created_at=old.start, actor="t", via="test", action="x", object_type="job", object_id="z"
+    )
+
+    result = run_handler("cleanup", {"retention_days": 30})
+
+    assert result["partitions_dropped"] == []
+    assert AuditEvent.objects.filter(pk=trail.pk).exists()

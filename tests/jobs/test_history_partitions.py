@@ -101,20 +101,42 @@ def test_a_month_made_later_takes_over_its_rows_from_the_default_partition(job):
 
 
 @pytest.mark.django_db
-def test_a_month_found_in_use_once_detached_is_attached_again_whole(job):
-    # As if a backfill wrote to the month between retention's first look and its drop.
+def test_a_month_with_too_many_rows_in_use_to_hand_on_stays_whole(job, monkeypatch):
+    monkeypatch.setattr(partitions, "MOVE_AT_MOST", 1)
     old = months_ago(6)
     part = partitions.month("jobs_execution", old)
     partitions.create(part)
     done = run_of(job, ExecutionState.SUCCEEDED, scheduled_for=old)
-    late = run_of(job, ExecutionState.QUEUED, scheduled_for=old + timedelta(days=1))
+    waiting = [
+        run_of(job, ExecutionState.QUEUED, scheduled_for=old + timedelta(days=d)) for d in (1, 2)
+    ]
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # see test_cleanup_handler
 
-    assert partitions._drop(part, timezone.now() - timedelta(days=30)) is False
+    result = partitions.drop_expired(
+        executions_before=timezone.now() - timedelta(days=30), audit_before=None
+    )
 
+    assert result["partitions_kept"] == [part.name]
     assert part in partitions.months("jobs_execution")
-    assert where("jobs_execution", late.pk) == where("jobs_execution", done.pk) == part.name
+    for row in (done, *waiting):
+        assert where("jobs_execution", row.pk) == part.name
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_makes_a_missing_month_ahead_in_a_thread_of_its_own(drop_made_months):
+    ahead = partitions.month("jobs_execution", partitions.next_month(months_ago(0)))
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE {ahead.name}")
+    assert ahead not in partitions.months("jobs_execution")
+    partitions._tended.update(at=None, thread=None)
+
+    partitions.tend()
+    partitions._tended["thread"].join(10)
+    partitions.tend()  # within the hour: nothing more
+
+    assert ahead in partitions.months("jobs_execution")
+    assert partitions._tended["thread"].name == "history-partitions"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -146,10 +168,11 @@ def test_retention_gives_up_on_a_month_a_long_transaction_reads_and_drops_it_lat
         done.set()
         report.join(10)
 
-    assert busy["partitions_dropped"] == []
+    assert (busy["partitions_dropped"], busy["partitions_busy"]) == ([], [part.name])
     assert 0.9 <= waited < 5, waited
-    assert f"Could not drop {part.name} now" in caplog.text
+    assert f"Could not detach {part.name} now" in caplog.text
     assert partitions.drop_expired(executions_before=cutoff, audit_before=None) == {
         "partitions_dropped": [part.name],
         "partitions_kept": [],
+        "partitions_busy": [],
     }
