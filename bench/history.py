@@ -12,6 +12,8 @@
   deleted them in batches of 500, which costs more).
 """
 
+import contextlib
+import threading
 import time
 from datetime import timedelta
 
@@ -115,9 +117,10 @@ def drop_a_month(url: str, rows: int) -> Figure:
         # The rows are gone only once vacuum has reclaimed them, index entries included.
         conn.execute(f"VACUUM {deleted.name}")
         delete_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    result = partitions.drop_expired(executions_before=dropped.end, audit_before=None)
-    drop_seconds = time.perf_counter() - started
+    with _reading(url) as waits:
+        started = time.perf_counter()
+        result = partitions.drop_expired(executions_before=dropped.end, audit_before=None)
+        drop_seconds = time.perf_counter() - started
     assert result["partitions_dropped"] == [dropped.name], result
     return Figure(
         "history",
@@ -126,7 +129,36 @@ def drop_a_month(url: str, rows: int) -> Figure:
         "s",
         baseline=round(delete_seconds, 3),
         baseline_name="one DELETE of as many rows of another month, and its VACUUM",
+        notes={"longest_read_during_drop_ms": round(max(waits) * 1000, 2)},
     )
+
+
+@contextlib.contextmanager
+def _reading(url: str):
+    """Read the queue's tables (jobs, queued executions) over and over meanwhile; yield the
+    list each read's seconds go to: the longest is how long the drop held the queue up."""
+    waits: list[float] = []
+    done = threading.Event()
+
+    def read():
+        with psycopg.connect(url, autocommit=True) as conn:
+            while not done.is_set():
+                started = time.perf_counter()
+                conn.execute(
+                    "SELECT (SELECT 1 FROM jobs_job LIMIT 1), "
+                    "(SELECT 1 FROM jobs_execution WHERE state = 'queued' LIMIT 1)"
+                )
+                waits.append(time.perf_counter() - started)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    while not waits:
+        time.sleep(0.01)
+    try:
+        yield waits
+    finally:
+        done.set()
+        reader.join()
 
 
 def _fill(url: str, part, rows: int) -> None:

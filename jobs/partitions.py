@@ -250,6 +250,19 @@ def _move_in_use(cursor, part: Month, cutoff: datetime) -> bool:
 
 
 def _drop(name: str) -> bool:
+    """Drop the detached month `name`: first its foreign keys, which lock the jobs and
+    workers tables, in a transaction of their own; then the table, which locks nothing else
+    while its files are removed (about a second for 3.5 GB: no claim waits on that)."""
+    with database.atomic(durable=True), database.cursor() as cursor:
+        _lock(cursor)
+        if not _exists(cursor, name):
+            return True
+        cursor.execute(
+            "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'f'",
+            [name],
+        )
+        for (constraint,) in cursor.fetchall():
+            cursor.execute(f'ALTER TABLE {name} DROP CONSTRAINT "{constraint}"')
     with database.atomic(durable=True), database.cursor() as cursor:
         _lock(cursor)
         cursor.execute(f"DROP TABLE IF EXISTS {name}")
