@@ -19,7 +19,6 @@ Queued and running executions, and active or paused jobs, are never deleted.
 """
 
 from datetime import timedelta
-from itertools import pairwise
 
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
@@ -110,7 +109,7 @@ def purge(
         state__in=FINISHED_EXECUTION_STATES, finished_at__lt=cutoff
     )
     if owner_id is None:
-        executions = executions.filter(_outside_months())
+        executions = executions.filter(partitions.outside_months("jobs_execution"))
     # Something recent or unfinished keeps its job: the job is still in use or in view.
     keeps_job = Execution.objects.filter(job=OuterRef("pk")).filter(
         ~Q(state__in=FINISHED_EXECUTION_STATES) | Q(finished_at__gte=cutoff)
@@ -146,19 +145,6 @@ def purge(
         "batches": batches,
         "complete": complete,
     }
-
-
-def _outside_months() -> Q:
-    """Executions whose occurrence no month partition holds: a condition on the partition
-    key, so PostgreSQL reads only the default partition for it."""
-    months = partitions.months("jobs_execution")
-    if not months:
-        return Q()
-    outside = Q(scheduled_for__lt=months[0].start) | Q(scheduled_for__gte=months[-1].end)
-    for before, after in pairwise(months):
-        if before.end < after.start:  # a month kept while those around it were dropped
-            outside |= Q(scheduled_for__gte=before.end, scheduled_for__lt=after.start)
-    return outside
 
 
 def _delete_batch(queryset, model, batch_size: int) -> int:

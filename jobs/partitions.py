@@ -31,8 +31,10 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import pairwise
 
 from django.db import Error, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from . import database
@@ -49,7 +51,6 @@ TEND_SECONDS = 3600
 # before it goes (they are copied while the table is locked); with more, it stays.
 MOVE_AT_MOST = 10_000
 _tended = {"at": None, "thread": None}
-_MONTH_NAME = re.compile(r"_y(\d{4})m(\d{2})$")
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,12 @@ def month(table: str, start: datetime) -> Month:
     return Month(table, f"{table}_y{start:%Y}m{start:%m}", start, next_month(start))
 
 
+def month_named(table: str, name: str) -> Month | None:
+    """The month of `table` whose partition is called `name`; None for any other name."""
+    match = re.fullmatch(rf"{table}_y(\d{{4}})m(\d{{2}})", name)
+    return month(table, datetime(int(match[1]), int(match[2]), 1, tzinfo=UTC)) if match else None
+
+
 def months(table: str) -> list[Month]:
     """The month partitions `table` has, oldest first (partitions named otherwise are not
     ours and are left alone)."""
@@ -86,13 +93,22 @@ def months(table: str) -> list[Month]:
             "WHERE pg_inherits.inhparent = %s::regclass",
             [table],
         )
-        names = [row[0] for row in cursor.fetchall()]
-    found = []
-    for name in names:
-        match = _MONTH_NAME.search(name)
-        if match and name == f"{table}{match.group(0)}":
-            found.append(month(table, datetime(int(match[1]), int(match[2]), 1, tzinfo=UTC)))
-    return sorted(found, key=lambda m: m.start)
+        found = [month_named(table, name) for (name,) in cursor.fetchall()]
+    return sorted(filter(None, found), key=lambda m: m.start)
+
+
+def outside_months(table: str) -> Q:
+    """The rows of `table` no month partition holds (those of its default partition): a
+    condition on the partition key, so PostgreSQL reads only the default partition."""
+    key = TABLES[table]
+    held = months(table)
+    if not held:
+        return Q()
+    outside = Q(**{f"{key}__lt": held[0].start}) | Q(**{f"{key}__gte": held[-1].end})
+    for before, after in pairwise(held):
+        if before.end < after.start:  # a month kept while those around it were dropped
+            outside |= Q(**{f"{key}__gte": before.end, f"{key}__lt": after.start})
+    return outside
 
 
 def ensure(*, now: datetime | None = None) -> list[str]:
@@ -181,7 +197,7 @@ def drop_expired(*, executions_before: datetime, audit_before: datetime | None) 
     result = {"partitions_dropped": [], "partitions_kept": [], "partitions_busy": []}
     _drop_detached()
     for table, cutoff in (("jobs_execution", executions_before), ("jobs_auditevent", audit_before)):
-        if cutoff is None or not _partitioned(table):
+        if cutoff is None:
             continue
         for part in months(table):
             if part.end > cutoff:
@@ -275,12 +291,13 @@ def _drop_detached() -> None:
     with database.cursor() as cursor:
         cursor.execute(
             "SELECT relname FROM pg_class WHERE relkind = 'r' AND NOT relispartition "
-            "AND relname ~ %s",
-            [rf"^({'|'.join(TABLES)})_y\d{{4}}m\d{{2}}$"],
+            "AND relname LIKE ANY(%s)",
+            [[f"{table}_y%" for table in TABLES]],
         )
-        names = [row[0] for row in cursor.fetchall()]
+        names = [name for (name,) in cursor.fetchall()]
     for name in names:
-        _try(f"drop {name}", _drop, name)
+        if any(month_named(table, name) for table in TABLES):
+            _try(f"drop {name}", _drop, name)
 
 
 def _lock(cursor) -> None:

@@ -3,6 +3,7 @@
 Every knob an operator may turn is an environment variable; the README has the table.
 """
 
+import os
 import warnings
 from pathlib import Path
 
@@ -210,12 +211,21 @@ X_FRAME_OPTIONS = "DENY"
 # here from the environment variable of the same name, cast like its default.
 
 
+_KINDS = {int: "a whole number", float: "a number"}
+
+
 def _from_environment(defaults: dict) -> dict:
     """Return each setting in `defaults` as the environment sets it, or its default."""
-    return {
-        name: env.get_value(name, cast=type(default), default=default)
-        for name, default in defaults.items()
-    }
+    values = {}
+    for name, default in defaults.items():
+        try:
+            values[name] = env.get_value(name, cast=type(default), default=default)
+        except ValueError:
+            kind = _KINDS.get(type(default), type(default).__name__)
+            raise ImproperlyConfigured(
+                f"{name} must be {kind}, not {os.environ.get(name)!r}."
+            ) from None
+    return values
 
 
 _scheduler = _from_environment(jobs_conf.DEFAULTS)
@@ -226,6 +236,10 @@ if _scheduler["DATABASE_POOL_MODE"] not in ("auto", "session", "transaction"):
         "DATABASE_POOL_MODE must be auto, session or transaction, "
         f"not {_scheduler['DATABASE_POOL_MODE']!r}."
     )
+# Retention drops whole months of history: a cutoff in the future would drop this one.
+for _name, _least in (("CLEANUP_RETENTION_DAYS", 1), ("AUDIT_RETENTION_DAYS", 0)):
+    if _scheduler[_name] < _least:
+        raise ImproperlyConfigured(f"{_name} must be {_least} or more, not {_scheduler[_name]}.")
 try:  # read by the workers' listener only, but a typo is better told at start-up, everywhere
     conninfo_to_dict(_scheduler["DATABASE_LISTEN_URL"])
 except psycopg.ProgrammingError as exc:

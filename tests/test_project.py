@@ -130,9 +130,12 @@ def test_settings_refuse_any_database_but_postgresql_with_one_line(url, message)
             "db.internal:5432",
             "DATABASE_LISTEN_URL is not a PostgreSQL connection URL: missing",
         ),
+        ("CLEANUP_RETENTION_DAYS", "-5", "CLEANUP_RETENTION_DAYS must be 1 or more, not -5."),
+        ("AUDIT_RETENTION_DAYS", "-1", "AUDIT_RETENTION_DAYS must be 0 or more, not -1."),
+        ("AUDIT_RETENTION_DAYS", "a year", "AUDIT_RETENTION_DAYS must be a whole number, not"),
     ],
 )
-def test_settings_refuse_a_bad_database_option_with_one_line(name, value, message):
+def test_settings_refuse_a_bad_option_with_one_line(name, value, message):
     env = {
         "DJANGO_SETTINGS_MODULE": "scheduler_project.settings",
         "DEBUG": "1",

@@ -1,9 +1,7 @@
 """The cleanup handler and `manage.py ensure_cleanup_job`."""
 
-import threading
 from datetime import timedelta
 
-import psycopg
 import pytest
 from django.core.management import call_command
 from django.db import connection
@@ -15,7 +13,7 @@ from jobs.models import AuditEvent, Execution, Job
 from jobs.services import job_create, job_pause
 from jobs.states import ExecutionState, JobState
 from tests.conftest import database_url
-from tests.history import months_ago, run_of, where
+from tests.history import audit_event, held_open, months_ago, run_of, where
 
 OLD = timedelta(days=40)
 RECENT = timedelta(hours=1)
@@ -138,22 +136,8 @@ def test_cleanup_skips_a_row_another_transaction_holds_instead_of_waiting(user):
     held = make_execution(job, ExecutionState.SUCCEEDED, attempt=1)
     free = make_execution(job, ExecutionState.SUCCEEDED, attempt=2)
     table = Execution._meta.db_table
-    locked, release = threading.Event(), threading.Event()
-
-    def hold_row():
-        with psycopg.connect(database_url()) as other:
-            other.execute(f"SELECT id FROM {table} WHERE id = %s FOR UPDATE", [held.pk])
-            locked.set()
-            release.wait(30)
-
-    holder = threading.Thread(target=hold_row)
-    holder.start()
-    try:
-        assert locked.wait(10)
+    with held_open(database_url(), f"SELECT id FROM {table} WHERE id = %s FOR UPDATE", [held.pk]):
         result = purge(cutoff=timezone.now() - timedelta(days=30), batch_size=10)
-    finally:
-        release.set()
-        holder.join(10)
 
     assert result["executions_deleted"] == 1
     assert list(Execution.objects.values_list("pk", flat=True)) == [held.pk]
@@ -232,9 +216,7 @@ def test_cleanup_drops_whole_months_past_retention_and_hands_on_the_rows_still_n
     )
     # No month holds this one: deleted row by row.
     stray = run_of(job, ExecutionState.DEAD, scheduled_for=months_ago(9))
-    trail = AuditEvent.objects.create(
-        created_at=old, actor="t", via="test", action="x", object_type="job", object_id="z"
-    )
+    trail = audit_event(old)
     recent_trail = AuditEvent.objects.filter(object_id=str(job.pk)).get()
 
     with connection.cursor() as cursor:
@@ -274,9 +256,7 @@ def test_cleanup_drops_whole_months_past_retention_and_hands_on_the_rows_still_n
 def test_audit_events_are_kept_whole_by_default(run_handler):
     old = partitions.month("jobs_auditevent", months_ago(30))
     partitions.create(old)
-    trail = AuditEvent.objects.create(
-        created_at=old.start, actor="t", via="test", action="x", object_type="job", object_id="z"
-    )
+    trail = audit_event(old.start)
 
     result = run_handler("cleanup", {"retention_days": 30})
 
