@@ -422,8 +422,11 @@ WITH setting AS (
 -- _runnable --
 -- The claims' condition that a queued row's job has a handler the worker has ({handlers}):
 -- one primary-key probe of jobs_job per row read (a fragment, written into the claims).
-EXISTS (SELECT 1 FROM jobs_job AS job WHERE job.id = jobs_execution.job_id
-    AND job.handler = ANY({handlers}::text[]))
+-- A scalar subquery, not EXISTS: the planner may turn an EXISTS into a join, and a plan
+-- made while jobs_job had no statistics yet (a new deployment's first minute) read the
+-- whole table at every claim; a scalar subquery is always the probe.
+(SELECT job.handler FROM jobs_job AS job WHERE job.id = jobs_execution.job_id)
+    = ANY({handlers}::text[])
 
 -- _claimed_with_jobs --
 -- The end of both claims: the executions `picked` marked running for %(worker)s, stamped
@@ -450,7 +453,11 @@ SELECT claimed.id, claimed.job_id, claimed.state, claimed.scheduled_for, claimed
     job.notify_webhook_url AS job__notify_webhook_url,
     job.notify_digest_minutes AS job__notify_digest_minutes,
     job.trace_context AS job__trace_context
-FROM claimed JOIN jobs_job AS job ON job.id = claimed.job_id
+FROM claimed CROSS JOIN LATERAL (
+    -- Each claimed row's job, by its key (OFFSET 0 keeps this a probe: a join here may be
+    -- planned as a read of the whole table while it had no statistics, see _runnable).
+    SELECT * FROM jobs_job WHERE jobs_job.id = claimed.job_id OFFSET 0
+) AS job
 ORDER BY claimed.priority DESC, claimed.run_after, claimed.id;
 
 -- claim_wait --
@@ -489,10 +496,15 @@ WITH done AS (
         AND execution.worker_id = %(worker)s
     RETURNING execution.id, execution.job_id
 ), finishing AS (
-    SELECT id, state FROM jobs_job
-    WHERE id IN (SELECT job_id FROM done WHERE id = ANY(%(completing)s::bigint[]))
-        AND state IN ('active', 'paused')
-    FOR NO KEY UPDATE
+    -- Each job probed by its key, never a read of jobs_job (see _runnable): a locking
+    -- subquery stays a probe whatever the statistics said when this plan was made.
+    SELECT job.id, job.state
+    FROM (SELECT DISTINCT job_id FROM done WHERE id = ANY(%(completing)s::bigint[])) AS mine
+    CROSS JOIN LATERAL (
+        SELECT id, state FROM jobs_job
+        WHERE jobs_job.id = mine.job_id AND state IN ('active', 'paused')
+        FOR NO KEY UPDATE
+    ) AS job
 ), completed AS (
     UPDATE jobs_job AS job SET state = 'completed', updated_at = %(now)s
     FROM finishing WHERE job.id = finishing.id
@@ -518,10 +530,12 @@ WITH done AS (
     )
     SELECT job.id, job.run_at, 1, 'queued', job.queue, job.priority, %(now)s,
         job.concurrency_key, job.concurrency_limit, false, '', '', '', %(now)s
-    FROM jobs_job AS job
-    WHERE job.id IN (SELECT job_id FROM counted WHERE pending = 0)
-        AND job.state IN ('active', 'paused')
-    FOR NO KEY UPDATE
+    FROM (SELECT DISTINCT job_id FROM counted WHERE pending = 0) AS ready
+    CROSS JOIN LATERAL (
+        SELECT * FROM jobs_job
+        WHERE jobs_job.id = ready.job_id AND state IN ('active', 'paused')
+        FOR NO KEY UPDATE
+    ) AS job
     ON CONFLICT DO NOTHING
     RETURNING pg_notify('jobs_scheduler', 'queued:' || queue)
 )
@@ -653,7 +667,10 @@ SELECT execution.id, execution.job_id, execution.state, execution.scheduled_for,
     job.notify_digest_minutes AS job__notify_digest_minutes,
     job.trace_context AS job__trace_context
 FROM jobs_execution AS execution
-JOIN jobs_job AS job ON job.id = execution.job_id
+CROSS JOIN LATERAL (
+    -- Each one's job by its key (OFFSET 0: see _claimed_with_jobs).
+    SELECT * FROM jobs_job WHERE jobs_job.id = execution.job_id OFFSET 0
+) AS job
 LEFT JOIN jobs_worker AS worker ON worker.id = execution.worker_id
 WHERE execution.state = 'running'
     AND (worker.id IS NULL OR worker.stopped_at IS NOT NULL
@@ -726,10 +743,12 @@ WITH finished AS (
     )
     SELECT job.id, job.run_at, 1, 'queued', job.queue, job.priority, %(now)s,
         job.concurrency_key, job.concurrency_limit, false, '', '', '', %(now)s
-    FROM jobs_job AS job
-    WHERE job.id IN (SELECT job_id FROM counted WHERE pending = 0)
-        AND job.state IN ('active', 'paused')
-    FOR NO KEY UPDATE
+    FROM (SELECT DISTINCT job_id FROM counted WHERE pending = 0) AS ready
+    CROSS JOIN LATERAL (
+        SELECT * FROM jobs_job
+        WHERE jobs_job.id = ready.job_id AND state IN ('active', 'paused')
+        FOR NO KEY UPDATE
+    ) AS job
     ON CONFLICT DO NOTHING
     RETURNING job_id, queue
 )
