@@ -27,12 +27,13 @@ class Query:
     description: str
     sql: str
 
-    @property
+    # Cached: run() checks them at every call, and the worker runs a few queries a round.
+    @functools.cached_property
     def parameters(self) -> frozenset[str]:
         """The names of the query's parameters, and of the numbers written into it."""
         return frozenset(_PARAMETER.findall(self.sql)) | self.constants
 
-    @property
+    @functools.cached_property
     def constants(self) -> frozenset[str]:
         """The names of the values written into the statement as literals, not bound."""
         return frozenset(_CONSTANT.findall(self.sql))

@@ -5,8 +5,9 @@ notifying need, read in the claim's one round trip; a handler that needs more of
 reads it through the ORM (`Job.objects.get(pk=ctx.job.id)`).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
@@ -64,7 +65,7 @@ class ExecutionRow:
     started_at: datetime | None
     worker_id: int | None
     trace_link: str  # the first attempt's run span, for a retry's link (jobs.tracing)
-    job: JobRow
+    job: JobRow  # last: execution_rows passes it after the columns
 
     @property
     def pk(self) -> int:
@@ -79,15 +80,17 @@ class ExecutionRow:
 
 def execution_rows(cursor):
     """A psycopg row factory: rows of execution columns and job__ columns as ExecutionRow."""
-    names = [column.name for column in cursor.description or ()]
-    job_at = [
-        (i, n.removeprefix(JOB_PREFIX)) for i, n in enumerate(names) if n.startswith(JOB_PREFIX)
-    ]
-    own_at = [(i, n) for i, n in enumerate(names) if not n.startswith(JOB_PREFIX)]
-    job_id_at = names.index("job_id") if "job_id" in names else None
+    if not cursor.description:
+        return tuple  # a result without rows: nothing is ever built
+    at = {column.name: i for i, column in enumerate(cursor.description)}
+    if "job_id" in at:
+        at[JOB_PREFIX + "id"] = at["job_id"]
+    # Positions in the fields' order, so each row is built with positional arguments (a
+    # claim builds dozens a round trip on the worker's main thread).
+    job_values = itemgetter(*(at[JOB_PREFIX + f.name] for f in fields(JobRow)))
+    own_values = itemgetter(*(at[f.name] for f in fields(ExecutionRow) if f.name != "job"))
 
     def make(values) -> ExecutionRow:
-        job = JobRow(id=values[job_id_at], **{name: values[i] for i, name in job_at})
-        return ExecutionRow(job=job, **{name: values[i] for i, name in own_at})
+        return ExecutionRow(*own_values(values), JobRow(*job_values(values)))
 
     return make
