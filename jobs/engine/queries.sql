@@ -530,17 +530,23 @@ WITH done AS (
     )
     SELECT job.id, job.run_at, 1, 'queued', job.queue, job.priority, %(now)s,
         job.concurrency_key, job.concurrency_limit, false, '', '', '', %(now)s
-    FROM (SELECT DISTINCT job_id FROM counted WHERE pending = 0) AS ready
-    CROSS JOIN LATERAL (
-        SELECT * FROM jobs_job
-        WHERE jobs_job.id = ready.job_id AND state IN ('active', 'paused')
-        FOR NO KEY UPDATE
-    ) AS job
+    FROM {_ready_jobs}
     ON CONFLICT DO NOTHING
     RETURNING pg_notify('jobs_scheduler', 'queued:' || queue)
 )
 SELECT done.id, completed.state AS job_before
 FROM done LEFT JOIN completed ON completed.id = done.job_id;
+
+-- _ready_jobs --
+-- The jobs of the workflow steps `counted` left with no dependency pending, each locked and
+-- read by its key, whatever the statistics said when the plan was made (see _runnable): a
+-- fragment, as record_successes and workflow_release release steps the same way.
+(SELECT DISTINCT job_id FROM counted WHERE pending = 0) AS ready
+CROSS JOIN LATERAL (
+    SELECT * FROM jobs_job
+    WHERE jobs_job.id = ready.job_id AND state IN ('active', 'paused')
+    FOR NO KEY UPDATE
+) AS job
 
 -- record_cancelled --
 -- Mark executions %(ids)s that %(worker)s still holds cancelled: their handlers stopped on
@@ -743,12 +749,7 @@ WITH finished AS (
     )
     SELECT job.id, job.run_at, 1, 'queued', job.queue, job.priority, %(now)s,
         job.concurrency_key, job.concurrency_limit, false, '', '', '', %(now)s
-    FROM (SELECT DISTINCT job_id FROM counted WHERE pending = 0) AS ready
-    CROSS JOIN LATERAL (
-        SELECT * FROM jobs_job
-        WHERE jobs_job.id = ready.job_id AND state IN ('active', 'paused')
-        FOR NO KEY UPDATE
-    ) AS job
+    FROM {_ready_jobs}
     ON CONFLICT DO NOTHING
     RETURNING job_id, queue
 )
