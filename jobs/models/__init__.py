@@ -1,6 +1,7 @@
 """Jobs (definitions), executions (the attempts workers claim), workers and the audit trail;
 queues and their limits in jobs.models.queues."""
 
+import uuid
 from datetime import timedelta
 
 from django.conf import settings
@@ -9,7 +10,7 @@ from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Now
 from django.utils.timezone import now as utcnow
 
-from .. import conf, ids
+from .. import conf
 from ..states import ErrorCode, ExecutionState, JobState, MisfirePolicy, ScheduleType
 
 DEFAULT_QUEUE = "default"
@@ -30,8 +31,7 @@ class JobQuerySet(models.QuerySet):
 
 
 class Job(models.Model):
-    # Time-ordered (jobs.ids): a new job lands at the end of the indexes keyed by it.
-    id = models.UUIDField(primary_key=True, default=ids.new_id, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,

@@ -10,12 +10,12 @@ creation, which is the engine's enqueue statement.
 
 from contextlib import nullcontext
 from datetime import datetime
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django.db.models import Case, F, Q, TextField, Value, When
 from django.utils import timezone
 
-from .. import audit, database, engine, ids, quotas, schedules, signals, tracing
+from .. import audit, database, engine, quotas, schedules, signals, tracing
 from ..engine import wakeup
 from ..exceptions import InvalidTransition, ValidationError
 from ..models import SCHEDULE_FIELDS, Execution, Job
@@ -162,15 +162,15 @@ def jobs_create_many(
     template.next_run_at = template.run_at
     due = template.run_at <= now
     runs_at = engine.occurrences_due(template, now=now) if due else []
-    job_ids = ids.new_ids(len(payloads))
-    changes = {"handler": [None, handler], "count": [None, len(job_ids)]}
+    ids = [uuid4() for _ in payloads]
+    changes = {"handler": [None, handler], "count": [None, len(ids)]}
     with database.atomic():
         _check_counts(owner, payloads, handler=handler)
         with database.cursor() as cursor:
             engine.jobs_copy(
-                cursor, template, job_ids, texts, runs_at=runs_at, now=now, changes=changes
+                cursor, template, ids, texts, runs_at=runs_at, now=now, changes=changes
             )
-    return job_ids
+    return ids
 
 
 @retried_on_deadlock
