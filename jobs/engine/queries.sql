@@ -422,11 +422,12 @@ WITH setting AS (
 -- _runnable --
 -- The claims' condition that a queued row's job has a handler the worker has ({handlers}):
 -- one primary-key probe of jobs_job per row read (a fragment, written into the claims).
--- A scalar subquery, not EXISTS: the planner may turn an EXISTS into a join, and a plan
--- made while jobs_job had no statistics yet (a new deployment's first minute) read the
--- whole table at every claim; a scalar subquery is always the probe.
-(SELECT job.handler FROM jobs_job AS job WHERE job.id = jobs_execution.job_id)
-    = ANY({handlers}::text[])
+-- OFFSET 0 keeps the EXISTS a probe: without it the planner may make it a join, and a plan
+-- made while jobs_job had no statistics yet (a new deployment's first minute) then read
+-- the whole table at every claim. The probe is priced high (a claim's limit that depends
+-- on a queue's room is costed as a tenth of the queue): engine.connect turns JIT off.
+EXISTS (SELECT FROM jobs_job AS job WHERE job.id = jobs_execution.job_id
+    AND job.handler = ANY({handlers}::text[]) OFFSET 0)
 
 -- _claimed_with_jobs --
 -- The end of both claims: the executions `picked` marked running for %(worker)s, stamped

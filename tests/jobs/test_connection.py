@@ -25,6 +25,24 @@ def test_a_direct_connection_is_not_pooled_and_its_statements_are_timed(settings
         conn.execute("SELECT pg_sleep(1)")
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("timeout", [30, 0])
+def test_a_worker_connection_never_compiles_its_statements(settings, timeout):
+    # A claim the planner costs past jit_above_cost (one of 10 beside 300,000 queued was)
+    # spent 170 ms compiling; with the threshold at 0 every plan would be compiled.
+    settings.WORKER_STATEMENT_TIMEOUT_SECONDS = timeout
+    with engine.connect() as conn:
+        assert conn.execute("SHOW jit").fetchone()[0] == "off"
+        conn.execute("SET jit_above_cost = 0")
+        plan = conn.execute("EXPLAIN SELECT count(*) FROM jobs_execution").fetchall()
+        assert not any("JIT" in row[0] for row in plan)
+    with psycopg.connect(database_url()) as other:  # a connection of anyone else's is left be
+        other.execute("SET jit_above_cost = 0")
+        plan = other.execute("EXPLAIN SELECT count(*) FROM jobs_execution").fetchall()
+        jit_available = other.execute("SELECT pg_jit_available()").fetchone()[0]
+        assert any("JIT" in row[0] for row in plan) == jit_available
+
+
 @pytest.mark.django_db(transaction=True)  # Django's connection is closed and reopened
 def test_told_it_is_pooled_nothing_is_prepared_and_the_shared_session_is_left_alone(settings):
     settings.DATABASE_POOL_MODE = "transaction"
