@@ -78,11 +78,22 @@ class ExecutionRow:
         return job.schedule_type == ScheduleType.ONCE and self.scheduled_for == job.run_at
 
 
+_OWN = frozenset(f.name for f in fields(ExecutionRow)) - {"job"}
+_JOB = frozenset(f.name for f in fields(JobRow)) - {"id"}  # the job's id is job_id
+
+
 def execution_rows(cursor):
     """A psycopg row factory: rows of execution columns and job__ columns as ExecutionRow."""
     if not cursor.description:
         return tuple  # a result without rows: nothing is ever built
     at = {column.name: i for i, column in enumerate(cursor.description)}
+    unknown = [
+        n
+        for n in at
+        if n not in _OWN and not (n.startswith(JOB_PREFIX) and n.removeprefix(JOB_PREFIX) in _JOB)
+    ]
+    if unknown:
+        raise TypeError(f"columns {unknown} are not fields of ExecutionRow or JobRow")
     if "job_id" in at:
         at[JOB_PREFIX + "id"] = at["job_id"]
     # Positions in the fields' order, so each row is built with positional arguments (a
